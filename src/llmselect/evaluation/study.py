@@ -50,6 +50,8 @@ class TaskSpec(Strict):
 class MetricSpec(Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+    weight: float = Field(default=1.0, ge=0)
+    """How much this metric counts in a selection's quality score (`llmselect select`)."""
 
 
 class Candidate(Strict):
@@ -77,6 +79,23 @@ class Candidate(Strict):
         return self
 
 
+def metric_shorthand(value: Any) -> Any:
+    """`exact_match` or `{name: regex, pattern: ...}`: options sit beside the name."""
+    if not isinstance(value, list):
+        return value
+    specs: list[Any] = []
+    for entry in value:
+        if isinstance(entry, str):
+            specs.append({"name": entry})
+        elif isinstance(entry, dict) and "options" not in entry:
+            fixed = {k: entry[k] for k in ("name", "weight") if k in entry}
+            options = {k: v for k, v in entry.items() if k not in ("name", "weight")}
+            specs.append({**fixed, "options": options})
+        else:
+            specs.append(entry)
+    return specs
+
+
 class EvalStudy(Strict):
     name: str = "evaluation"
     dataset: DatasetSpec
@@ -88,23 +107,7 @@ class EvalStudy(Strict):
     @field_validator("metrics", mode="before")
     @classmethod
     def _metric_shorthand(cls, value: Any) -> Any:
-        # `exact_match` or `{name: regex, pattern: ...}`: options sit beside the name.
-        if not isinstance(value, list):
-            return value
-        specs: list[Any] = []
-        for entry in value:
-            if isinstance(entry, str):
-                specs.append({"name": entry})
-            elif isinstance(entry, dict) and "options" not in entry:
-                specs.append(
-                    {
-                        "name": entry.get("name"),
-                        "options": {k: v for k, v in entry.items() if k != "name"},
-                    }
-                )
-            else:
-                specs.append(entry)
-        return specs
+        return metric_shorthand(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> EvalStudy:

@@ -1,0 +1,138 @@
+"""What `llmselect select` decides, as plain data: the report renders it, `--json` prints it.
+
+Every model considered appears once, as an `Entry`: ranked when it meets every constraint,
+otherwise with the `Exclusion`s that keep it out (and what would let it in).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from llmselect.licensing.profile import UseProfile
+from llmselect.licensing.verdicts import LicenseReport
+from llmselect.selection.study import Ranking, Targets
+from llmselect.sizing.estimate import Fit
+
+Stage = Literal["catalog", "license", "sizing", "targets", "evaluation"]
+
+
+class Exclusion(BaseModel):
+    stage: Stage
+    reason: str
+    """Why the model is out, with the numbers."""
+    relax: str | None = None
+    """What would let it in ("allow conditional licenses", "ttft_p95_s: 3.1")."""
+
+
+class MetricScore(BaseModel):
+    name: str
+    value: float
+    low: float
+    high: float
+    n: int
+    weight: float
+
+
+class MeasuredLatency(BaseModel):
+    """Measured on the machine that ran the evaluation (`Selection.reproducibility.machine`)."""
+
+    p50_s: float
+    p90_s: float
+    p95_s: float
+    p99_s: float
+    ttft_p50_s: float | None = None
+    ttft_p95_s: float | None = None
+    tokens_per_s: float | None = None
+    peak_memory_bytes: int | None = None
+
+
+class Quality(BaseModel):
+    value: float
+    """0 to 1: the weighted task metrics when measured, else a published average over 100."""
+    low: float | None = None
+    high: float | None = None
+    source: Literal["measured", "published"]
+    detail: str
+    """Which metrics or benchmark, in words."""
+
+
+class Entry(BaseModel):
+    id: str
+    name: str
+    family: str
+    organization: str | None = None
+    params: int | None = None
+    active_params: int | None = None
+    kind: list[str] = Field(default_factory=list)
+    context_length: int | None = None
+    demo: bool = False
+    """Its measurements come from a small demo model built on this machine."""
+    license: LicenseReport | None = None
+    duties: list[str] = Field(default_factory=list)
+    """What the licenses require for this use (attribution, naming, user ceilings...)."""
+    openness: str | None = None
+    """Model Openness Framework class, when it can be told."""
+    fit: Fit | None = None
+    """The best precision that fits the target hardware and meets the targets."""
+    tried: list[str] = Field(default_factory=list)
+    """Precisions tried, best quality first."""
+    backend: str | None = None
+    metrics: list[MetricScore] = Field(default_factory=list)
+    latency: MeasuredLatency | None = None
+    quality: Quality | None = None
+    score: float | None = None
+    """The ranking score (0 to 1) of a model that meets every constraint."""
+    rank: int | None = None
+    pareto: bool = False
+    """Not beaten on quality, time per token and memory at once by any other ranked model."""
+    exclusions: list[Exclusion] = Field(default_factory=list)
+
+    @property
+    def qualified(self) -> bool:
+        return not self.exclusions
+
+
+class Recommendation(BaseModel):
+    model: str | None
+    summary: str
+    """The decision in plain words."""
+    runners_up: list[str] = Field(default_factory=list)
+    what_would_change: list[str] = Field(default_factory=list)
+    """Relaxations that would bring in a better model, each in one sentence."""
+
+
+class Reproducibility(BaseModel):
+    created: datetime
+    llmselect: str
+    python: str
+    platform: str
+    packages: dict[str, str]
+    machine: str
+    """The machine the selection (and any measurement) ran on."""
+    study_file: str
+    study_sha256: str
+    study_text: str
+    dataset_sha256: str | None = None
+    seed: int
+
+
+class Selection(BaseModel):
+    study: str
+    description: str | None = None
+    hardware: str
+    """The target hardware the sizing stage judged against."""
+    targets: Targets
+    profile: UseProfile
+    ranking: Ranking
+    entries: list[Entry]
+    """Ranked models first (best first), then the excluded ones."""
+    comparisons: list[dict[str, Any]] = Field(default_factory=list)
+    """Paired comparisons of the measured models (`evaluation.statistics.Comparison`)."""
+    recommendation: Recommendation
+    stages: dict[str, str]
+    """What each stage did, in a line (or why it was skipped)."""
+    warnings: list[str] = Field(default_factory=list)
+    reproducibility: Reproducibility
