@@ -71,6 +71,9 @@ class Entry(BaseModel):
     demo: bool = False
     """Its measurements come from a small demo model built on this machine."""
     license: LicenseReport | None = None
+    verdict: Literal["allowed", "conditional", "blocked", "unknown"] | None = None
+    """The license verdict for this study: `conditional` when only the training data's terms
+    are unknown and the study accepts that (a duty to review them)."""
     duties: list[str] = Field(default_factory=list)
     """What the licenses require for this use (attribution, naming, user ceilings...)."""
     openness: str | None = None

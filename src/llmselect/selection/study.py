@@ -73,6 +73,8 @@ class RunSpec(Candidate):
 
     name: str = Field(default="", pattern=r"^[\w.\-/]*$")
     id: str
+    demo: bool = False
+    """A small demo model built on this machine: its results say so."""
 
     @model_validator(mode="after")
     def _name_from_id(self) -> RunSpec:
@@ -136,6 +138,9 @@ class LicensePolicy(Strict):
     """The profile written inline (instead of `profile`)."""
     accept_conditional: bool = True
     """Keep models whose licenses allow the use only with duties (attribution, naming...)."""
+    accept_unknown_data: bool = True
+    """Keep models whose training data's terms are unknown (most models'), marked for review.
+    Unknown weights or code licenses always exclude: nobody can tell whether the use is allowed."""
 
     @model_validator(mode="after")
     def _one_profile(self) -> LicensePolicy:
@@ -185,9 +190,8 @@ class SelectStudy(Strict):
     @classmethod
     def _known_hardware(cls, value: str) -> str:
         if value.strip().lower() != "detect":
-            from llmselect.sizing.hardware import parse_gpu
-
             from llmselect.errors import LLMSelectError
+            from llmselect.sizing.hardware import parse_gpu
 
             try:
                 parse_gpu(value)

@@ -10,6 +10,10 @@ from pydantic import BaseModel
 
 from llmselect.sizing.hardware import Device, load_devices
 
+CPU_REFERENCE = "CPU-DDR4-DUAL"
+"""The profile whose bandwidth and compute stand in for an unlisted CPU."""
+LOCAL_CPU_ID = "this-machine-cpu"
+
 
 class LocalGPU(BaseModel):
     index: int
@@ -91,3 +95,26 @@ def detect() -> LocalMachine:
         gpus=gpus,
         notes=notes,
     )
+
+
+def target_hardware(spec: str | None) -> tuple[Device, int]:
+    """A named device (`2x RTX-4090`), or this machine when `spec` is None or `detect`."""
+    from llmselect.errors import UsageError
+    from llmselect.sizing.hardware import find_device, parse_gpu
+
+    if spec and spec.strip().lower() != "detect":
+        return parse_gpu(spec)
+    machine = detect()
+    profiles = [g.profile for g in machine.gpus if g.profile]
+    if profiles:
+        return find_device(profiles[0]), len(profiles)
+    if machine.gpus:
+        raise UsageError(
+            f"no hardware profile matches {machine.gpus[0].name!r}", hint="name one with --gpu"
+        )
+    # No GPU: the CPU and RAM of this machine, with the reference desktop's bandwidth.
+    reference = find_device(CPU_REFERENCE)
+    local = reference.model_copy(
+        update={"id": LOCAL_CPU_ID, "name": machine.cpu, "memory_bytes": machine.ram_bytes}
+    )
+    return local, 1

@@ -106,8 +106,13 @@ def memory(
     context: int,
     batch: int,
     kv_dtype: str = "fp16",
+    *,
+    total_weight_bytes: int | None = None,
 ) -> Memory:
-    weights = weight_bytes(arch, quant) / devices
+    """Per-device memory. `total_weight_bytes` saves recounting the weights for each call."""
+    if total_weight_bytes is None:
+        total_weight_bytes = weight_bytes(arch, quant)
+    weights = total_weight_bytes / devices
     kv = kv_bytes_per_token(arch, kv_dtype) * _kv_tokens(arch, context, engine) * batch / devices
     chunk = min(context, engine.prefill_chunk or context)
     h, inter = arch.hidden_size or 0, arch.intermediate_size or 0
@@ -164,10 +169,16 @@ def estimate(
 ) -> Fit:
     arch = card.architecture
     scheme = normalize(quant)
-    mem = memory(arch, scheme, device, devices, engine, context, batch, kv_dtype)
+    stored = weight_bytes(arch, scheme)
+    mem = memory(
+        arch, scheme, device, devices, engine, context, batch, kv_dtype, total_weight_bytes=stored
+    )
 
     def at(ctx: int, b: int) -> bool:
-        return _fits(memory(arch, scheme, device, devices, engine, ctx, b, kv_dtype))
+        m = memory(
+            arch, scheme, device, devices, engine, ctx, b, kv_dtype, total_weight_bytes=stored
+        )
+        return _fits(m)
 
     warnings = []
     if arch.context_length and context > arch.context_length:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from llmselect.catalog import Architecture, count_params
 from llmselect.errors import UsageError
@@ -20,6 +21,7 @@ GROUP = 128
 GROUPED_4BIT = 4 / 8 + (16 + 4) / 8 / GROUP  # bytes per weight: 4-bit value, scale and zero
 
 
+@cache
 def ggml_bytes_per_weight(type_name: str) -> float:
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 

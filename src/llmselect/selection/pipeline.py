@@ -1,0 +1,534 @@
+"""The selection pipeline: catalog → licensing → sizing → evaluation → ranking.
+
+Each stage annotates the candidates instead of dropping them, so every model that was
+considered is reported with the reason it is out and what would let it in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from llmselect.catalog.catalog import Catalog, Criteria
+from llmselect.catalog.schema import ModelCard
+from llmselect.errors import LLMSelectError
+from llmselect.licensing.profile import UseProfile
+from llmselect.selection.result import (
+    Entry,
+    Exclusion,
+    MeasuredLatency,
+    MetricScore,
+    Reproducibility,
+    Selection,
+)
+from llmselect.selection.study import RunSpec, SelectStudy, raw_line
+from llmselect.sizing.engines import Engine
+from llmselect.sizing.estimate import Fit
+from llmselect.sizing.hardware import Device
+
+Progress = Callable[[str, int, int], None]
+"""Called with (what, done, total) while models are measured."""
+
+PACKAGES = ("pydantic", "numpy", "scipy", "torch", "transformers", "peft", "llama_cpp_python")
+
+
+class Context:
+    """What every stage reads: the study, where it lives, the catalog, the target hardware."""
+
+    def __init__(
+        self,
+        study: SelectStudy,
+        profile: UseProfile,
+        study_path: Path,
+        catalog: Catalog,
+        device: Device,
+        devices: int,
+    ) -> None:
+        self.study = study
+        self.profile = profile
+        self.path = study_path
+        self.base_dir = study_path.resolve().parent
+        self.catalog = catalog
+        self.device = device
+        self.devices = devices
+
+
+# -- catalog --------------------------------------------------------------------------------
+
+
+def _pool(ctx: Context) -> list[ModelCard]:
+    """The candidate ids, the catalog filter's matches and the models to run, once each."""
+    pool: dict[str, ModelCard] = {}
+    for index, model_id in enumerate(ctx.study.candidates.ids):
+        card = ctx.catalog.find(model_id)
+        if card is None:
+            raise _unknown(ctx, model_id, ("candidates", "ids", index))
+        pool.setdefault(card.id.lower(), card)
+    spec = ctx.study.candidates.filter
+    if spec is not None:
+        criteria = Criteria(
+            min_params=spec.min_params,
+            max_params=spec.max_params,
+            min_context=spec.min_context,
+            family=spec.family,
+            organization=spec.organization,
+            kind=spec.kind,
+            licenses={x.lower() for x in spec.licenses} if spec.licenses else None,
+            released_after=spec.released_after,
+            text=spec.text,
+        )
+        for card in ctx.catalog.search(criteria):
+            pool.setdefault(card.id.lower(), card)
+    for index, run in enumerate(ctx.study.candidates.run):
+        card = ctx.catalog.find(run.id) or _card_from_folder(ctx, run, index)
+        pool[card.id.lower()] = card
+    return list(pool.values())
+
+
+def _card_from_folder(ctx: Context, run: RunSpec, index: int) -> ModelCard:
+    """A local transformers folder not in the catalog describes itself (config + model card)."""
+    if not run.transformers:
+        raise _unknown(ctx, run.id, ("candidates", "run", index, "id"))
+    from llmselect.catalog.importers.hf_folder import import_hf_folder
+
+    card = import_hf_folder(ctx.base_dir / run.transformers, model_id=run.id)
+    ctx.catalog.add(card, replace=True)
+    return card
+
+
+def _unknown(ctx: Context, model_id: str, keys: tuple[str | int, ...]) -> LLMSelectError:
+    import difflib
+
+    close = difflib.get_close_matches(model_id, [c.id for c in ctx.catalog], n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "see `llmselect catalog search`"
+    return LLMSelectError(
+        f"unknown model {model_id!r}",
+        file=ctx.path,
+        line=raw_line(ctx.path, *keys),
+        field=".".join(str(k) for k in keys),
+        hint=hint,
+    )
+
+
+def _entry(card: ModelCard, demo: bool) -> Entry:
+    return Entry(
+        id=card.id,
+        name=card.display_name,
+        family=card.family,
+        organization=card.organization,
+        params=card.params,
+        active_params=card.active_params,
+        kind=[str(k) for k in card.kind],
+        context_length=card.architecture.context_length,
+        demo=demo,
+    )
+
+
+# -- licensing ------------------------------------------------------------------------------
+
+_RELAXABLE: list[tuple[str, Any, str]] = [
+    ("commercial", False, "if your use were non-commercial"),
+    ("hosted_service", False, "if you did not offer the model as a hosted service"),
+    ("distribute_derivative", False, "if you did not distribute a modified model"),
+    ("redistribute_weights", False, "if you did not redistribute the weights"),
+    ("train_other_models_on_outputs", False, "if you did not train other models on its outputs"),
+    ("monthly_active_users", None, "with no monthly-active-user figure to meet"),
+    ("field_of_use", [], "outside your restricted fields of use"),
+]
+"""Profile changes tried, one at a time, to say what would lift a license block."""
+
+
+def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
+    from llmselect.licensing.openness import openness
+    from llmselect.licensing.verdicts import license_report
+
+    report = license_report(card, ctx.catalog, ctx.profile)
+    entry.license = report
+    entry.openness = openness(card, ctx.catalog).mof_class
+    policy = ctx.study.license
+    reasons = [r for c in report.components.values() for r in c.reasons]
+    entry.duties = list(dict.fromkeys(r.message for r in reasons if r.verdict == "conditional"))
+    unknown = [
+        r
+        for name, c in report.components.items()
+        if not (name == "data" and policy.accept_unknown_data)
+        for r in c.reasons
+        if r.verdict == "unknown"
+    ]
+    entry.duties += [
+        "review the training data's terms: " + r.message
+        for r in report.components["data"].reasons
+        if r.verdict == "unknown" and policy.accept_unknown_data
+    ]
+    entry.verdict = report.overall
+    if report.overall == "unknown" and not unknown:
+        entry.verdict = "conditional"  # only the data is unknown: a duty to review it
+    if report.overall == "blocked":
+        blocking = next(r.message for r in reasons if r.verdict == "blocked")
+        entry.exclusions.append(
+            Exclusion(stage="license", reason=blocking, relax=_license_relax(ctx, card))
+        )
+    elif unknown:
+        entry.exclusions.append(
+            Exclusion(
+                stage="license", reason=unknown[0].message, relax="if a lawyer clears the license"
+            )
+        )
+    elif report.overall != "allowed" and not policy.accept_conditional and entry.duties:
+        entry.exclusions.append(
+            Exclusion(
+                stage="license",
+                reason="allowed only with duties: " + "; ".join(entry.duties),
+                relax="if you can accept its license duties",
+            )
+        )
+
+
+def _license_relax(ctx: Context, card: ModelCard) -> str | None:
+    from llmselect.licensing.verdicts import license_report
+
+    for field, value, words in _RELAXABLE:
+        if getattr(ctx.profile, field) == value:
+            continue
+        relaxed = ctx.profile.model_copy(update={field: value})
+        if license_report(card, ctx.catalog, relaxed).overall != "blocked":
+            return words
+    return None
+
+
+# -- sizing and targets ---------------------------------------------------------------------
+
+
+def _engine_for(ctx: Context) -> Callable[[str], Engine]:
+    from llmselect.sizing.calibration import calibrate, load_measurements
+    from llmselect.sizing.engines import get_engine
+    from llmselect.sizing.estimate import default_engine_id
+
+    measurements = load_measurements()
+    engines: dict[str, Engine] = {}
+
+    def engine_for(scheme: str) -> Engine:
+        engine_id = ctx.study.targets.engine or default_engine_id(scheme, ctx.device)
+        if engine_id not in engines:
+            base = get_engine(engine_id)
+            engines[engine_id] = calibrate(base, ctx.device, measurements, ctx.catalog)[0]
+        return engines[engine_id]
+
+    return engine_for
+
+
+def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str]]:
+    """(reason, relax) for each target the estimate misses."""
+    t = ctx.study.targets
+    est = fit.estimates
+    misses = []
+    if t.ttft_p95_s is not None and est.ttft_s > t.ttft_p95_s:
+        misses.append(
+            (
+                f"time to first token {est.ttft_s:.2g} s at {fit.quant} exceeds "
+                f"the {t.ttft_p95_s:g} s target",
+                f"if you relax targets.ttft_p95_s to {_round_up(est.ttft_s)}",
+            )
+        )
+    if t.tokens_per_s is not None and est.decode_tokens_per_s < t.tokens_per_s:
+        misses.append(
+            (
+                f"{est.decode_tokens_per_s:.3g} tokens/s per user at {fit.quant} is under "
+                f"the {t.tokens_per_s:g} target",
+                f"if you relax targets.tokens_per_s to {_round_down(est.decode_tokens_per_s)}",
+            )
+        )
+    cost = est.cost_per_million_tokens
+    ceiling = t.max_cost_per_million_tokens
+    if ceiling is not None and cost is not None and cost > ceiling:
+        misses.append(
+            (
+                f"${cost:.3g} per million tokens exceeds the ${ceiling:g} ceiling",
+                f"if you relax targets.max_cost_per_million_tokens to {_round_up(cost)}",
+            )
+        )
+    return misses
+
+
+def _round_up(value: float) -> str:
+    return f"{float(f'{value * 1.05:.2g}'):g}"
+
+
+def _round_down(value: float) -> str:
+    return f"{float(f'{value * 0.95:.2g}'):g}"
+
+
+def _sizing_stage(
+    ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str], Engine]
+) -> None:
+    from llmselect.sizing.estimate import estimate, schemes_for
+    from llmselect.sizing.quant import normalize
+
+    t = ctx.study.targets
+    arch = card.architecture
+    if not arch.is_complete:
+        entry.exclusions.append(
+            Exclusion(
+                stage="sizing",
+                reason="its architecture is not fully known, so its memory cannot be estimated",
+                relax="if its config.json were imported (`llmselect catalog import`)",
+            )
+        )
+        return
+    if arch.context_length and arch.context_length < t.context:
+        entry.exclusions.append(
+            Exclusion(
+                stage="sizing",
+                reason=f"its context is {arch.context_length:,} tokens; "
+                f"the study needs {t.context:,}",
+                relax=f"if you cut targets.context to {arch.context_length}",
+            )
+        )
+    schemes = [normalize(q) for q in t.quant] if t.quant else schemes_for(ctx.device)
+    fits: list[Fit] = []
+    for scheme in schemes:
+        fit = estimate(
+            card,
+            ctx.device,
+            ctx.devices,
+            engine_for(scheme),
+            quant=scheme,
+            context=t.context,
+            batch=t.concurrent_users,
+            prompt_tokens=t.prompt_tokens,
+            price_per_device_hour=t.price_per_gpu_hour,
+        )
+        entry.tried.append(fit.quant)
+        if not fit.fits:
+            continue
+        fits.append(fit)
+        if not _target_misses(ctx, fit):
+            entry.fit = fit
+            return
+    if fits:
+        # It fits but misses a target at every precision: report the fastest one.
+        entry.fit = max(fits, key=lambda f: f.estimates.decode_tokens_per_s)
+        for reason, relax in _target_misses(ctx, entry.fit):
+            entry.exclusions.append(Exclusion(stage="targets", reason=reason, relax=relax))
+        return
+    entry.fit = fit  # the smallest precision tried, to show how far it is
+    need = fit.memory.total_bytes * ctx.devices
+    have = fit.memory.available_bytes * ctx.devices
+    relax = f"if you had {need / 2**30:.0f} GiB of accelerator memory"
+    if fit.max_context >= 512:
+        relax += f" (or cut targets.context to {fit.max_context})"
+    elif fit.max_batch >= 1 and t.concurrent_users > 1:
+        relax += f" (or cut targets.concurrent_users to {fit.max_batch})"
+    entry.exclusions.append(
+        Exclusion(
+            stage="sizing",
+            reason=f"does not fit even at {fit.quant}: needs {need / 2**30:.1f} GiB, "
+            f"{have / 2**30:.1f} GiB available",
+            relax=relax,
+        )
+    )
+
+
+# -- evaluation -----------------------------------------------------------------------------
+
+
+def _evaluation_stage(
+    ctx: Context,
+    entries: dict[str, Entry],
+    out_dir: Path,
+    store_path: Path | None,
+    progress: Progress | None,
+) -> tuple[dict[str, Any] | None, str]:
+    study = ctx.study.eval_study()
+    if study is None:
+        return None, "skipped: no models to run (candidates.run) or no dataset"
+    from llmselect.evaluation.runner import run_models, write_results
+    from llmselect.evaluation.store import Store
+
+    eval_dir = out_dir / "evaluation"
+    db = Store(store_path or eval_dir / "store.sqlite")
+    try:
+        dataset = run_models(study, ctx.base_dir, db, progress)
+        results = write_results(study, ctx.base_dir, dataset, db, eval_dir)
+    finally:
+        db.close()
+    per_item = _composite_per_item(ctx, eval_dir / "samples.jsonl")
+    for run in ctx.study.candidates.run:
+        measured = results["models"].get(run.name)
+        entry = entries[ctx.catalog.get(run.id).id.lower()]
+        if measured:
+            _attach_measurements(ctx, entry, run, measured, per_item.get(run.name, []))
+    n = results["dataset"]["items"]
+    return results, f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
+
+
+def _quality_metrics(ctx: Context, names: list[str]) -> dict[str, float]:
+    """Metric name → weight for the quality score: the study's, or every metric equally."""
+    weights = {m.name: m.weight for m in ctx.study.metrics}
+    if ctx.study.task.kind == "multiple_choice":
+        return {n: weights.get(n, 1.0) for n in names if n in weights} or {"acc_norm": 1.0}
+    return {n: w for n, w in weights.items() if n in names and w > 0}
+
+
+def _composite_per_item(ctx: Context, samples: Path) -> dict[str, list[float]]:
+    """Each model's weighted quality per item, so its confidence interval is resampled too."""
+    per_model: dict[str, list[float]] = {}
+    for line in samples.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        scores: dict[str, float] = row["scores"]
+        weights = _quality_metrics(ctx, list(scores))
+        total = sum(weights.values())
+        if not total or any(not 0 <= scores[n] <= 1 for n in weights):
+            continue
+        value = sum(scores[n] * w for n, w in weights.items()) / total
+        per_model.setdefault(row["model"], []).append(value)
+    return per_model
+
+
+def _attach_measurements(
+    ctx: Context, entry: Entry, run: RunSpec, measured: dict[str, Any], per_item: list[float]
+) -> None:
+    from llmselect.evaluation.statistics import bootstrap_ci
+    from llmselect.selection.result import Quality
+
+    entry.backend = measured.get("backend")
+    entry.demo = entry.demo or run.demo
+    weights = _quality_metrics(ctx, list(measured["metrics"]))
+    for name, ci in measured["metrics"].items():
+        entry.metrics.append(
+            MetricScore(
+                name=name,
+                value=ci["mean"],
+                low=ci["low"],
+                high=ci["high"],
+                n=ci["n"],
+                weight=weights.get(name, 0.0),
+            )
+        )
+    if per_item:
+        ci = bootstrap_ci(per_item, seed=ctx.study.seed)
+        detail = " + ".join(f"{w:g}×{n}" for n, w in weights.items())
+        entry.quality = Quality(
+            value=ci.mean, low=ci.low, high=ci.high, source="measured", detail=detail
+        )
+    latency = measured.get("latency")
+    if latency and latency.get("p95_s") is not None:
+        entry.latency = MeasuredLatency.model_validate(
+            {k: v for k, v in latency.items() if k in MeasuredLatency.model_fields}
+        )
+        target = ctx.study.targets.ttft_p95_s
+        ttft = entry.latency.ttft_p95_s
+        on_target = ctx.study.hardware.strip().lower() == "detect"
+        if on_target and target is not None and ttft is not None and ttft > target:
+            entry.exclusions.append(
+                Exclusion(
+                    stage="evaluation",
+                    reason=f"measured p95 time to first token {ttft:.2g} s exceeds "
+                    f"the {target:g} s target",
+                    relax=f"if you relax targets.ttft_p95_s to {_round_up(ttft)}",
+                )
+            )
+
+
+# -- the whole -----------------------------------------------------------------------------
+
+
+def select(
+    study: SelectStudy,
+    profile: UseProfile,
+    study_path: Path,
+    *,
+    out_dir: Path,
+    catalog: Catalog | None = None,
+    measure: bool = True,
+    store_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Selection:
+    """Run every stage and rank what is left. Measured results are stored under `out_dir`."""
+    from llmselect.catalog import load_catalog
+    from llmselect.selection.ranking import rank
+    from llmselect.sizing.detect import target_hardware
+
+    catalog = catalog or load_catalog()
+    device, devices = target_hardware(study.hardware)
+    ctx = Context(study, profile, study_path, catalog, device, devices)
+    demo_ids = {r.id.lower() for r in study.candidates.run if r.demo}
+    cards = _pool(ctx)
+    entries = {c.id.lower(): _entry(c, c.id.lower() in demo_ids) for c in cards}
+    stages = {"catalog": f"{len(cards)} of {len(catalog)} models in the pool"}
+
+    for card in cards:
+        _license_stage(ctx, entries[card.id.lower()], card)
+    verdicts = [e.license.overall for e in entries.values() if e.license]
+    stages["license"] = ", ".join(
+        f"{verdicts.count(v)} {v}" for v in ("allowed", "conditional", "blocked", "unknown")
+    )
+
+    engine_for = _engine_for(ctx)
+    for card in cards:
+        _sizing_stage(ctx, entries[card.id.lower()], card, engine_for)
+    hardware = f"{devices}x {device.id}" if devices > 1 else device.id
+    fitting = sum(1 for e in entries.values() if e.fit and e.fit.fits)
+    stages["sizing"] = f"{fitting} of {len(cards)} fit {hardware}"
+
+    results = None
+    if measure:
+        results, stages["evaluation"] = _evaluation_stage(
+            ctx, entries, out_dir, store_path, progress
+        )
+    else:
+        stages["evaluation"] = "skipped (--no-measure)"
+
+    benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
+    ranked = rank(ctx.study, list(entries.values()), benchmarks)
+    dataset_sha = results["dataset"]["sha256"] if results else None
+    return Selection(
+        study=study.name,
+        description=study.description,
+        hardware=hardware,
+        targets=study.targets,
+        profile=profile,
+        ranking=study.ranking,
+        entries=ranked.entries,
+        comparisons=results["comparisons"] if results else [],
+        recommendation=ranked.recommendation,
+        stages=stages | {"ranking": ranked.summary},
+        warnings=(results["dataset"]["warnings"] if results else []) + ranked.warnings,
+        reproducibility=_reproducibility(ctx, dataset_sha),
+    )
+
+
+def _reproducibility(ctx: Context, dataset_sha256: str | None) -> Reproducibility:
+    from llmselect import __version__
+    from llmselect.sizing.detect import detect
+
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    machine = detect()
+    gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
+    text = ctx.path.read_text(encoding="utf-8")
+    return Reproducibility(
+        created=datetime.now(UTC),
+        llmselect=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        packages=packages,
+        machine=f"{machine.cpu}, {machine.cores} cores, "
+        f"{machine.ram_bytes / 2**30:.0f} GiB RAM, {gpus}",
+        study_file=str(ctx.path),
+        study_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        study_text=text,
+        dataset_sha256=dataset_sha256,
+        seed=ctx.study.seed,
+    )

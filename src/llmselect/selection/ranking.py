@@ -1,0 +1,235 @@
+"""Rank the models that meet every constraint; find the Pareto front; say it in words.
+
+The score is a weighted sum of quality (measured task metrics, or a published benchmark
+average where nothing was measured), speed (estimated tokens/s per user on the target
+hardware, relative to the fastest) and cost (relative to the cheapest, by price per million
+tokens when a price is given, else by memory). Models measured on the user's data rank before
+those known only from published scores: the two scales are not comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmselect.selection.result import Entry, Quality, Recommendation
+from llmselect.selection.study import SelectStudy
+
+PUBLISHED_BENCHMARK = "open-llm-v1/average"
+_STAGES = ("catalog", "license", "sizing", "targets", "evaluation")
+
+
+@dataclass
+class Ranked:
+    entries: list[Entry]
+    recommendation: Recommendation
+    summary: str
+    warnings: list[str]
+
+
+def published_quality(entry: Entry, benchmarks: dict[str, float]) -> Quality | None:
+    value = benchmarks.get(PUBLISHED_BENCHMARK)
+    if value is None:
+        return None
+    return Quality(
+        value=value / 100,
+        source="published",
+        detail="Open LLM Leaderboard v1 average (published, not measured on your data)",
+    )
+
+
+def _cost(entry: Entry) -> float:
+    assert entry.fit is not None
+    cost = entry.fit.estimates.cost_per_million_tokens
+    return cost if cost is not None else entry.fit.memory.total_bytes * entry.fit.memory.devices
+
+
+def _score(study: SelectStudy, entry: Entry, fastest: float, cheapest: float) -> float:
+    assert entry.fit is not None
+    w = study.ranking
+    quality = entry.quality.value if entry.quality else 0.0
+    speed = entry.fit.estimates.decode_tokens_per_s / fastest if fastest else 0.0
+    cost = cheapest / _cost(entry) if _cost(entry) else 1.0
+    return (w.quality * quality + w.speed * speed + w.cost * cost) / (w.quality + w.speed + w.cost)
+
+
+def _ms_per_token(entry: Entry) -> float:
+    assert entry.fit is not None
+    return 1000 / entry.fit.estimates.decode_tokens_per_s
+
+
+def _mark_pareto(entries: list[Entry]) -> None:
+    """Not beaten on quality, time per token and memory at once, within one quality source."""
+    for entry in entries:
+        if entry.quality is None or entry.fit is None:
+            continue
+        mine = (entry.quality.value, -_ms_per_token(entry), -entry.fit.memory.total_bytes)
+        entry.pareto = not any(
+            other is not entry
+            and other.quality is not None
+            and other.fit is not None
+            and other.quality.source == entry.quality.source
+            and _dominates(
+                (other.quality.value, -_ms_per_token(other), -other.fit.memory.total_bytes), mine
+            )
+            for other in entries
+        )
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+
+def rank(
+    study: SelectStudy, entries: list[Entry], benchmarks: dict[str, dict[str, float]]
+) -> Ranked:
+    """Order the entries (ranked first), score and mark them, and write the recommendation.
+
+    `benchmarks` maps a model id to its published benchmark values (catalog cards)."""
+    for entry in entries:
+        if entry.quality is None:
+            entry.quality = published_quality(entry, benchmarks.get(entry.id, {}))
+    qualified = [e for e in entries if e.qualified and e.fit is not None]
+    fastest = max((e.fit.estimates.decode_tokens_per_s for e in qualified if e.fit), default=0.0)
+    cheapest = min((_cost(e) for e in qualified), default=0.0)
+    for entry in qualified:
+        entry.score = _score(study, entry, fastest, cheapest)
+    qualified.sort(
+        key=lambda e: (
+            e.quality is not None and e.quality.source == "measured",
+            e.quality is not None,
+            e.score or 0.0,
+        ),
+        reverse=True,
+    )
+    for position, entry in enumerate(qualified, start=1):
+        entry.rank = position
+    _mark_pareto(qualified)
+    excluded = [e for e in entries if e not in qualified]
+    excluded.sort(key=lambda e: (_STAGES.index(e.exclusions[0].stage) if e.exclusions else 9, e.id))
+
+    warnings = []
+    if qualified and (qualified[0].quality is None or qualified[0].quality.source != "measured"):
+        warnings.append(
+            "no qualifying model was measured on your data: the ranking rests on published "
+            "benchmarks and estimates"
+        )
+    recommendation = (
+        _recommend(study, qualified, excluded) if qualified else _nothing_qualifies(study, excluded)
+    )
+    summary = f"{len(qualified)} of {len(entries)} models meet every constraint"
+    return Ranked(qualified + excluded, recommendation, summary, warnings)
+
+
+def _points(quality: Quality) -> str:
+    text = f"{quality.value * 100:.1f}"
+    if quality.low is not None and quality.high is not None:
+        text += f" (95% CI {quality.low * 100:.1f}–{quality.high * 100:.1f})"
+    return text
+
+
+def _recommend(study: SelectStudy, qualified: list[Entry], excluded: list[Entry]) -> Recommendation:
+    top = qualified[0]
+    assert top.fit is not None
+    est, mem = top.fit.estimates, top.fit.memory
+    if top.quality is None:
+        quality = "it has no task score, measured or published"
+    elif top.quality.source == "measured":
+        quality = f"it scores {_points(top.quality)} on your task"
+    else:
+        quality = f"its published leaderboard average is {top.quality.value * 100:.1f}"
+    summary = (
+        f"Choose {top.name} ({top.id}): {quality}. On {top.fit.hardware} at {top.fit.quant} "
+        f"with {top.fit.engine} it needs {mem.total_bytes / 2**30:.1f} of "
+        f"{mem.available_bytes / 2**30:.0f} GiB per device, answers first in about "
+        f"{est.ttft_s:.2g} s and writes about {est.decode_tokens_per_s:.3g} tokens/s per user "
+        f"with {study.targets.concurrent_users} at once"
+    )
+    if est.cost_per_million_tokens is not None:
+        summary += f", at ${est.cost_per_million_tokens:.3g} per million tokens"
+    summary += "."
+    if top.verdict:
+        duties = len(top.duties)
+        summary += f" License: {top.verdict}"
+        summary += (
+            f", with {duties} dut{'y' if duties == 1 else 'ies'} (see the report)."
+            if duties
+            else "."
+        )
+    if top.demo:
+        summary += " Its measurements come from a small demo model built on this machine."
+    runners = [_runner_up(top, other) for other in qualified[1:3]]
+    change = _what_would_change(top.quality, excluded)
+    return Recommendation(
+        model=top.id, summary=summary, runners_up=runners, what_would_change=change
+    )
+
+
+def _runner_up(top: Entry, other: Entry) -> str:
+    parts = [other.name]
+    if top.quality and other.quality and top.quality.source == other.quality.source:
+        parts.append(f"{(other.quality.value - top.quality.value) * 100:+.1f} points")
+    if top.fit and other.fit:
+        ratio = other.fit.estimates.decode_tokens_per_s / top.fit.estimates.decode_tokens_per_s
+        parts.append(f"{ratio:.2g}× the speed")
+        mem = other.fit.memory.total_bytes / top.fit.memory.total_bytes
+        parts.append(f"{mem:.2g}× the memory")
+    if other.score is not None:
+        parts.append(f"score {other.score:.2f}")
+    return ", ".join(parts)
+
+
+def _relaxes(entry: Entry) -> str | None:
+    relaxes = [x.relax for x in entry.exclusions]
+    if not relaxes or any(r is None for r in relaxes):
+        return None
+    # "if a" + "if b" + "if c" -> "if a, b and c"
+    parts = list(dict.fromkeys(r for r in relaxes if r))
+    parts = parts[:1] + [p.removeprefix("if ") for p in parts[1:]]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _what_would_change(best: Quality | None, excluded: list[Entry]) -> list[str]:
+    lines: list[tuple[int, float, str]] = []
+    for entry in excluded:
+        relax = _relaxes(entry)
+        q = entry.quality
+        if relax is None or q is None:
+            continue
+        if best is None or q.source != best.source or q.value <= best.value:
+            continue
+        gain = (q.value - best.value) * 100
+        source = "on your task" if q.source == "measured" else "on the published leaderboard"
+        text = f"{_capital(relax)}, {entry.name} scores {gain:.1f} points higher {source}."
+        lines.append((len(entry.exclusions), -gain, text))
+    # The simplest changes first (one relaxation), then the largest gains.
+    return [text for *_, text in sorted(lines)[:5]]
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _nothing_qualifies(study: SelectStudy, excluded: list[Entry]) -> Recommendation:
+    groups: dict[str, list[Entry]] = {}
+    for entry in excluded:
+        relax = _relaxes(entry)
+        if relax:
+            groups.setdefault(relax, []).append(entry)
+
+    def best(members: list[Entry]) -> Entry:
+        return max(members, key=lambda e: e.quality.value if e.quality else -1.0)
+
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:6]
+    change = [
+        f"{_capital(relax)}: {len(members)} model(s) would qualify (best: {best(members).name})."
+        for relax, members in ordered
+    ]
+    stages: dict[str, int] = {}
+    for entry in excluded:
+        for exclusion in entry.exclusions:
+            stages[exclusion.stage] = stages.get(exclusion.stage, 0) + 1
+    why = ", ".join(f"{n} by {stage}" for stage, n in sorted(stages.items(), key=lambda kv: -kv[1]))
+    summary = f"No model meets every constraint of {study.name} ({why})."
+    if change:
+        summary += " The smallest changes that would let models in are listed below."
+    return Recommendation(model=None, summary=summary, what_would_change=change)
