@@ -154,7 +154,7 @@ def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
     entry.openness = openness(card, ctx.catalog).mof_class
     policy = ctx.study.license
     reasons = [r for c in report.components.values() for r in c.reasons]
-    entry.duties = list(dict.fromkeys(r.message for r in reasons if r.verdict == "conditional"))
+    duties = list(dict.fromkeys(r.message for r in reasons if r.verdict == "conditional"))
     unknown = [
         r
         for name, c in report.components.items()
@@ -162,31 +162,41 @@ def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
         for r in c.reasons
         if r.verdict == "unknown"
     ]
-    entry.duties += [
+    review = [
         "review the training data's terms: " + r.message
         for r in report.components["data"].reasons
         if r.verdict == "unknown" and policy.accept_unknown_data
     ]
+    entry.duties = list(dict.fromkeys(duties + review))
     entry.verdict = report.overall
     if report.overall == "unknown" and not unknown:
         entry.verdict = "conditional"  # only the data is unknown: a duty to review it
     if report.overall == "blocked":
         blocking = next(r.message for r in reasons if r.verdict == "blocked")
         entry.exclusions.append(
-            Exclusion(stage="license", reason=blocking, relax=_license_relax(ctx, card))
+            Exclusion(
+                stage="license",
+                reason=blocking,
+                relax=_license_relax(ctx, card),
+                key="license.use",
+            )
         )
     elif unknown:
         entry.exclusions.append(
             Exclusion(
-                stage="license", reason=unknown[0].message, relax="if a lawyer clears the license"
+                stage="license",
+                reason=unknown[0].message,
+                relax="if a lawyer clears the license",
+                key="license.review",
             )
         )
-    elif report.overall != "allowed" and not policy.accept_conditional and entry.duties:
+    elif duties and not policy.accept_conditional:
         entry.exclusions.append(
             Exclusion(
                 stage="license",
-                reason="allowed only with duties: " + "; ".join(entry.duties),
+                reason="allowed only with duties: " + "; ".join(duties),
                 relax="if you can accept its license duties",
+                key="license.accept_conditional",
             )
         )
 
@@ -224,8 +234,8 @@ def _engine_for(ctx: Context) -> Callable[[str], Engine]:
     return engine_for
 
 
-def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str]]:
-    """(reason, relax) for each target the estimate misses."""
+def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str, str]]:
+    """(reason, relax, key) for each target the estimate misses."""
     t = ctx.study.targets
     est = fit.estimates
     misses = []
@@ -235,6 +245,7 @@ def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str]]:
                 f"time to first token {est.ttft_s:.2g} s at {fit.quant} exceeds "
                 f"the {t.ttft_p95_s:g} s target",
                 f"if you relax targets.ttft_p95_s to {_round_up(est.ttft_s)}",
+                "targets.ttft_p95_s",
             )
         )
     if t.tokens_per_s is not None and est.decode_tokens_per_s < t.tokens_per_s:
@@ -243,6 +254,7 @@ def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str]]:
                 f"{est.decode_tokens_per_s:.3g} tokens/s per user at {fit.quant} is under "
                 f"the {t.tokens_per_s:g} target",
                 f"if you relax targets.tokens_per_s to {_round_down(est.decode_tokens_per_s)}",
+                "targets.tokens_per_s",
             )
         )
     cost = est.cost_per_million_tokens
@@ -252,6 +264,7 @@ def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str]]:
             (
                 f"${cost:.3g} per million tokens exceeds the ${ceiling:g} ceiling",
                 f"if you relax targets.max_cost_per_million_tokens to {_round_up(cost)}",
+                "targets.max_cost_per_million_tokens",
             )
         )
     return misses
@@ -279,6 +292,7 @@ def _sizing_stage(
                 stage="sizing",
                 reason="its architecture is not fully known, so its memory cannot be estimated",
                 relax="if its config.json were imported (`llmselect catalog import`)",
+                key="catalog",
             )
         )
         return
@@ -289,6 +303,7 @@ def _sizing_stage(
                 reason=f"its context is {arch.context_length:,} tokens; "
                 f"the study needs {t.context:,}",
                 relax=f"if you cut targets.context to {arch.context_length}",
+                key="targets.context",
             )
         )
     schemes = [normalize(q) for q in t.quant] if t.quant else schemes_for(ctx.device)
@@ -315,8 +330,8 @@ def _sizing_stage(
     if fits:
         # It fits but misses a target at every precision: report the fastest one.
         entry.fit = max(fits, key=lambda f: f.estimates.decode_tokens_per_s)
-        for reason, relax in _target_misses(ctx, entry.fit):
-            entry.exclusions.append(Exclusion(stage="targets", reason=reason, relax=relax))
+        for reason, relax, key in _target_misses(ctx, entry.fit):
+            entry.exclusions.append(Exclusion(stage="targets", reason=reason, relax=relax, key=key))
         return
     entry.fit = fit  # the smallest precision tried, to show how far it is
     need = fit.memory.total_bytes * ctx.devices
@@ -332,6 +347,7 @@ def _sizing_stage(
             reason=f"does not fit even at {fit.quant}: needs {need / 2**30:.1f} GiB, "
             f"{have / 2**30:.1f} GiB available",
             relax=relax,
+            key="hardware",
         )
     )
 
@@ -433,6 +449,7 @@ def _attach_measurements(
                     reason=f"measured p95 time to first token {ttft:.2g} s exceeds "
                     f"the {target:g} s target",
                     relax=f"if you relax targets.ttft_p95_s to {_round_up(ttft)}",
+                    key="targets.ttft_p95_s",
                 )
             )
 

@@ -195,11 +195,18 @@ def _what_would_change(best: Quality | None, excluded: list[Entry]) -> list[str]
         q = entry.quality
         if relax is None or q is None:
             continue
-        if best is None or q.source != best.source or q.value <= best.value:
-            continue
-        gain = (q.value - best.value) * 100
         source = "on your task" if q.source == "measured" else "on the published leaderboard"
-        text = f"{_capital(relax)}, {entry.name} scores {gain:.1f} points higher {source}."
+        if best is None:
+            gain = q.value * 100
+            text = (
+                f"{_capital(relax)}, {entry.name} would qualify: it scores {gain:.1f} {source}, "
+                "where the recommended model has no score"
+            )
+        elif q.source == best.source and q.value > best.value:
+            gain = (q.value - best.value) * 100
+            text = f"{_capital(relax)}, {entry.name} scores {gain:.1f} points higher {source}."
+        else:
+            continue
         lines.append((len(entry.exclusions), -gain, text))
     # The simplest changes first (one relaxation), then the largest gains.
     return [text for *_, text in sorted(lines)[:5]]
@@ -210,24 +217,32 @@ def _capital(text: str) -> str:
 
 
 def _nothing_qualifies(study: SelectStudy, excluded: list[Entry]) -> Recommendation:
-    groups: dict[str, list[Entry]] = {}
+    """Why nothing qualifies, and for each kind of relaxation the best model it lets in."""
+    groups: dict[tuple[str, ...], list[Entry]] = {}
     for entry in excluded:
-        relax = _relaxes(entry)
-        if relax:
-            groups.setdefault(relax, []).append(entry)
+        if _relaxes(entry):
+            keys = tuple(sorted({x.key for x in entry.exclusions}))
+            groups.setdefault(keys, []).append(entry)
 
-    def best(members: list[Entry]) -> Entry:
-        return max(members, key=lambda e: e.quality.value if e.quality else -1.0)
+    def quality(entry: Entry) -> float:
+        return entry.quality.value if entry.quality else -1.0
 
-    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:6]
-    change = [
-        f"{_capital(relax)}: {len(members)} model(s) would qualify (best: {best(members).name})."
-        for relax, members in ordered
-    ]
+    # One relaxation before two, then the relaxation that lets in the most models.
+    ordered = sorted(groups.items(), key=lambda kv: (len(kv[0]), -len(kv[1]), kv[0]))[:6]
+    change = []
+    for keys, members in ordered:
+        best = max(members, key=quality)
+        others = len(members) - 1
+        line = f"{_capital(_relaxes(best) or '')}, {best.name} would qualify"
+        if others:
+            held = " and ".join(keys)
+            verb = "are" if others > 1 else "is"
+            line += f" ({others} more model{'s' * (others > 1)} {verb} held out only by {held})"
+        change.append(line + ".")
     stages: dict[str, int] = {}
     for entry in excluded:
-        for exclusion in entry.exclusions:
-            stages[exclusion.stage] = stages.get(exclusion.stage, 0) + 1
+        for stage in dict.fromkeys(x.stage for x in entry.exclusions):
+            stages[stage] = stages.get(stage, 0) + 1
     why = ", ".join(f"{n} by {stage}" for stage, n in sorted(stages.items(), key=lambda kv: -kv[1]))
     summary = f"No model meets every constraint of {study.name} ({why})."
     if change:

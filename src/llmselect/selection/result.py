@@ -24,7 +24,11 @@ class Exclusion(BaseModel):
     reason: str
     """Why the model is out, with the numbers."""
     relax: str | None = None
-    """What would let it in ("allow conditional licenses", "ttft_p95_s: 3.1")."""
+    """What would let it in, in words ("if you relax targets.ttft_p95_s to 3.1")."""
+    key: str
+    """What the relaxation changes: a study key (`targets.ttft_p95_s`, `hardware`,
+    `license.accept_conditional`), `license.use` for the use profile, `license.review`
+    for a license nobody has read, `catalog` for missing facts."""
 
 
 class MetricScore(BaseModel):
