@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -801,27 +802,122 @@ def evaluate(
     console().print(eval_summary(results))
 
 
-def _target_hardware(gpu: str | None) -> tuple[Device, int]:
-    from llmselect.errors import UsageError
-    from llmselect.sizing.detect import detect
-    from llmselect.sizing.hardware import find_device, parse_gpu
+@app.command("init")
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new study (created).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a study: study.yaml with comments, a use profile and an example dataset."""
+    from llmselect.selection.scaffold import scaffold
 
-    if gpu:
-        return parse_gpu(gpu)
-    machine = detect()
-    profiles = [g.profile for g in machine.gpus if g.profile]
-    if profiles:
-        return find_device(profiles[0]), len(profiles)
-    if machine.gpus:
-        raise UsageError(
-            f"no hardware profile matches {machine.gpus[0].name!r}", hint="name one with --gpu"
-        )
-    # No GPU: the CPU and RAM of this machine, with the reference desktop's bandwidth.
-    reference = find_device("CPU-DDR4-DUAL")
-    local = reference.model_copy(
-        update={"id": "this-machine-cpu", "name": machine.cpu, "memory_bytes": machine.ram_bytes}
+    written = run(as_json, lambda: scaffold(folder, force=force))
+    if as_json:
+        emit_json({"files": [str(p) for p in written]})
+        return
+    from llmselect.console import console
+
+    for path in written:
+        console().print(f"wrote {_escape(str(path))}")
+    console().print(
+        f"next: edit {_escape(str(written[0]))}, then `llmselect select {_escape(str(written[0]))}`"
     )
-    return local, 1
+
+
+@app.command("select")
+def select(
+    study_file: Annotated[Path, typer.Argument(help="Selection study (YAML), e.g. from `init`.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the report and results (default: STUDY_DIR/selection)."
+        ),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report/--no-report", help="Write report.html, report.md, results.json."),
+    ] = True,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure/--no-measure", help="Run the candidates in candidates.run on the data."
+        ),
+    ] = True,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: from a use case to a ranked shortlist and a recommendation, with a report.
+
+    catalog → license verdicts → fit and latency on the target hardware → measured evaluation
+    → ranking. Every excluded model is listed with its reason.
+    Exit code 5 when nothing qualifies."""
+    from llmselect.selection.pipeline import select as run_selection
+    from llmselect.selection.study import load_select_study
+
+    study, profile = run(as_json, lambda: load_select_study(study_file))
+    out_dir = out or study_file.resolve().parent / "selection"
+    if fresh:
+        _remove_store(out_dir / "evaluation" / "store.sqlite")
+    with _measure_progress(as_json) as progress:
+        selection = run(
+            as_json,
+            lambda: run_selection(
+                study, profile, study_file, out_dir=out_dir, measure=measure, progress=progress
+            ),
+        )
+    files: dict[str, Path] = {}
+    if report:
+        from llmselect.report import write_report
+
+        files = run(as_json, lambda: write_report(selection, out_dir))
+    if as_json:
+        emit_json(
+            selection.model_dump(mode="json") | {"files": {k: str(v) for k, v in files.items()}}
+        )
+    else:
+        from llmselect.console import console, selection_summary
+
+        console().print(selection_summary(selection))
+        for path in files.values():
+            console().print(f"wrote {_escape(str(path))}")
+    if selection.recommendation.model is None:
+        raise typer.Exit(5)
+
+
+def _remove_store(store_path: Path) -> None:
+    # The write-ahead log and its index go too: an old log must not replay into a new store.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def _measure_progress(as_json: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar per model while outputs are produced; silent with --json."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=as_json, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(model: str, done: int, total: int) -> None:
+            if model not in tasks:
+                tasks[model] = bar.add_task(model, total=total)
+            bar.update(tasks[model], completed=done)
+
+        yield progress
+
+
+def _target_hardware(gpu: str | None) -> tuple[Device, int]:
+    from llmselect.sizing.detect import target_hardware
+
+    return target_hardware(gpu)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from llmselect.licensing import License
     from llmselect.licensing.openness import Openness
     from llmselect.licensing.verdicts import LicenseReport
+    from llmselect.selection.result import Selection
     from llmselect.sizing.calibration import Calibration
     from llmselect.sizing.detect import LocalMachine
     from llmselect.sizing.engines import Engine
@@ -504,3 +505,70 @@ def eval_summary(results: dict[str, Any]) -> RenderableType:
         if c.get("warning")
     ]
     return Group(table, *sentences, *warnings)
+
+
+_VERDICT_STYLE = {"allowed": "green", "conditional": "yellow", "blocked": "red", "unknown": "dim"}
+
+
+def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> RenderableType:
+    """The recommendation, the ranked shortlist and why every other model is out."""
+    rec = selection.recommendation
+    lines: list[RenderableType] = [Text(rec.summary, style="bold" if rec.model else "red")]
+    lines += [Text("  runner-up: " + r) for r in rec.runners_up]
+    lines += [Text("  " + c, style="cyan") for c in rec.what_would_change]
+    title = f"{selection.study} on {selection.hardware}"
+    panel = Panel(Group(*lines), title=Text(title), border_style="green" if rec.model else "red")
+
+    ranked = [e for e in selection.entries if e.rank is not None]
+    table = Table(title="Shortlist", header_style="bold")
+    for name, justify in (
+        ("#", "right"),
+        ("model", "left"),
+        ("params", "right"),
+        ("quality", "right"),
+        ("score", "right"),
+        ("precision", "left"),
+        ("memory", "right"),
+        ("TTFT s", "right"),
+        ("tok/s/user", "right"),
+        ("license", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for e in ranked:
+        q = e.quality
+        quality = (
+            f"{q.value * 100:.1f}{' (published)' if q.source == 'published' else ''}" if q else "–"
+        )
+        verdict = e.verdict or "?"
+        table.add_row(
+            str(e.rank) + (" ★" if e.pareto else ""),
+            Text(e.id + (" (demo)" if e.demo else "")),
+            format_count(e.params),
+            quality,
+            f"{e.score:.2f}" if e.score is not None else "",
+            e.fit.quant if e.fit else "",
+            gib(e.fit.memory.total_bytes) if e.fit else "",
+            f"{e.fit.estimates.ttft_s:.2g}" if e.fit else "",
+            f"{e.fit.estimates.decode_tokens_per_s:.3g}" if e.fit else "",
+            Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
+        )
+    out = Table(title="Excluded", header_style="bold")
+    out.add_column("model")
+    out.add_column("stage")
+    out.add_column("reason")
+    out.add_column("would qualify")
+    excluded = [e for e in selection.entries if e.rank is None]
+    for e in excluded[:excluded_rows]:
+        first = e.exclusions[0]
+        more = f" (+{len(e.exclusions) - 1} more)" if len(e.exclusions) > 1 else ""
+        out.add_row(Text(e.id), first.stage, Text(first.reason + more), Text(first.relax or "–"))
+    parts: list[RenderableType] = [panel, table]
+    if excluded:
+        parts.append(out)
+        if len(excluded) > excluded_rows:
+            parts.append(
+                Text(f"… and {len(excluded) - excluded_rows} more excluded (see the report)")
+            )
+    parts += [Text(f"{stage}: {what}", style="dim") for stage, what in selection.stages.items()]
+    parts += [Text("! " + w, style="yellow") for w in selection.warnings]
+    return Group(*parts)

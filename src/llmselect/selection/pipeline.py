@@ -376,11 +376,13 @@ def _evaluation_stage(
     finally:
         db.close()
     per_item = _composite_per_item(ctx, eval_dir / "samples.jsonl")
+    examples = _examples(eval_dir / "samples.jsonl")
     for run in ctx.study.candidates.run:
         measured = results["models"].get(run.name)
         entry = entries[ctx.catalog.get(run.id).id.lower()]
         if measured:
             _attach_measurements(ctx, entry, run, measured, per_item.get(run.name, []))
+            entry.examples = examples.get(run.name, [])
     n = results["dataset"]["items"]
     return results, f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
 
@@ -391,6 +393,27 @@ def _quality_metrics(ctx: Context, names: list[str]) -> dict[str, float]:
     if ctx.study.task.kind == "multiple_choice":
         return {n: weights.get(n, 1.0) for n in names if n in weights} or {"acc_norm": 1.0}
     return {n: w for n, w in weights.items() if n in names and w > 0}
+
+
+EXAMPLES = 3
+"""Items shown per measured model in the report."""
+
+
+def _examples(samples: Path) -> dict[str, list[dict[str, str]]]:
+    shown: dict[str, list[dict[str, str]]] = {}
+    for line in samples.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        mine = shown.setdefault(row["model"], [])
+        if len(mine) < EXAMPLES and row.get("output") is not None:
+            mine.append(
+                {
+                    "item_id": str(row["item_id"]),
+                    "prompt": row["prompt"],
+                    "reference": str(row["reference"]),
+                    "output": row["output"],
+                }
+            )
+    return shown
 
 
 def _composite_per_item(ctx: Context, samples: Path) -> dict[str, list[float]]:

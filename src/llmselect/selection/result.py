@@ -89,6 +89,8 @@ class Entry(BaseModel):
     backend: str | None = None
     metrics: list[MetricScore] = Field(default_factory=list)
     latency: MeasuredLatency | None = None
+    examples: list[dict[str, str]] = Field(default_factory=list)
+    """A few measured items as the model answered them: item_id, prompt, reference, output."""
     quality: Quality | None = None
     score: float | None = None
     """The ranking score (0 to 1) of a model that meets every constraint."""
@@ -126,6 +128,28 @@ class Reproducibility(BaseModel):
     seed: int
 
 
+class Finetuned(BaseModel):
+    """A base model before and after fine-tuning, measured on the same items (`llmselect
+    finetune`); the tuned model also appears among the entries when the study runs it."""
+
+    base: str
+    tuned: str
+    method: str
+    """lora, qlora or full."""
+    examples: int
+    metric: str
+    before: MetricScore
+    after: MetricScore
+    comparison: dict[str, Any]
+    """The paired comparison after against before (`evaluation.statistics.Comparison`)."""
+    samples: list[dict[str, str]] = Field(default_factory=list)
+    """A few items with the base's and the tuned model's outputs: prompt, reference, before,
+    after."""
+    curve: list[dict[str, float]] = Field(default_factory=list)
+    """The learning curve: examples, value, low, high per fraction of the data."""
+    curve_verdict: str | None = None
+
+
 class Selection(BaseModel):
     study: str
     description: str | None = None
@@ -139,6 +163,7 @@ class Selection(BaseModel):
     comparisons: list[dict[str, Any]] = Field(default_factory=list)
     """Paired comparisons of the measured models (`evaluation.statistics.Comparison`)."""
     recommendation: Recommendation
+    finetuned: list[Finetuned] = Field(default_factory=list)
     stages: dict[str, str]
     """What each stage did, in a line (or why it was skipped)."""
     warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Fine-tuning: data readiness, LoRA/QLoRA/full training, before-and-after comparison."""

@@ -1,0 +1,7 @@
+"""The report: one self-contained HTML file, its Markdown twin, and the selection as JSON."""
+
+from llmselect.report.html import render_html
+from llmselect.report.markdown import render_markdown
+from llmselect.report.write import write_report
+
+__all__ = ["render_html", "render_markdown", "write_report"]
