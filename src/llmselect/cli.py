@@ -824,6 +824,43 @@ def init(
     )
 
 
+@app.command("demo")
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where the demo builds its models and report (default: user data)."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole pipeline on this machine, offline: demo models trained here, the real catalog.
+
+    Trains three small quiz models (seconds), measures them on the quiz, judges them and the
+    catalog's small instruct models on license, fit and speed here, and writes the report."""
+    from llmselect.demo import build_demo
+    from llmselect.demo.study import write_demo_study
+    from llmselect.paths import data_dir
+
+    dest = (folder or data_dir() / "demo").resolve()
+
+    def say(text: str) -> None:
+        if not as_json:
+            _stderr(text)
+
+    build = run(as_json, lambda: build_demo(dest, progress=say))
+    if build.seconds:
+        say(f"built {len(build.models)} demo models in {build.seconds:.0f} s under {dest}")
+    study_file = write_demo_study(dest, build)
+    select(study_file, out=None, report=True, measure=True, fresh=False, as_json=as_json)
+
+
+def _stderr(text: str) -> None:
+    from llmselect.console import err_console
+
+    err_console().print(_escape(text), style="dim")
+
+
 @app.command("select")
 def select(
     study_file: Annotated[Path, typer.Argument(help="Selection study (YAML), e.g. from `init`.")],

@@ -203,11 +203,13 @@ def write_results(
             latency = {
                 "p50_s": _percentile(seconds, 0.5),
                 "p90_s": _percentile(seconds, 0.9),
+                "p95_s": _percentile(seconds, 0.95),
                 "p99_s": _percentile(seconds, 0.99),
                 "mean_s": statistics.fmean(seconds),
                 "tokens_per_s": tokens / sum(seconds) if sum(seconds) else None,
                 "ttft_p50_s": _percentile(ttfts, 0.5) if ttfts else None,
                 "ttft_p90_s": _percentile(ttfts, 0.9) if ttfts else None,
+                "ttft_p95_s": _percentile(ttfts, 0.95) if ttfts else None,
                 "ttft_p99_s": _percentile(ttfts, 0.99) if ttfts else None,
             }
         results["models"][candidate.name] = {
