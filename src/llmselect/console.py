@@ -520,29 +520,32 @@ def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> Rende
     panel = Panel(Group(*lines), title=Text(title), border_style="green" if rec.model else "red")
 
     ranked = [e for e in selection.entries if e.rank is not None]
-    table = Table(title="Shortlist", header_style="bold")
+    table = Table(
+        title="Shortlist",
+        header_style="bold",
+        caption="* published benchmark, not measured on your data   ★ Pareto front",
+    )
     for name, justify in (
         ("#", "right"),
         ("model", "left"),
         ("params", "right"),
         ("quality", "right"),
         ("score", "right"),
-        ("precision", "left"),
+        ("prec.", "left"),
         ("memory", "right"),
         ("TTFT s", "right"),
-        ("tok/s/user", "right"),
+        ("tok/s", "right"),
         ("license", "left"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        width = 18 if name == "model" else None
+        table.add_column(name, justify=justify, min_width=width)  # type: ignore[arg-type]
     for e in ranked:
         q = e.quality
-        quality = (
-            f"{q.value * 100:.1f}{' (published)' if q.source == 'published' else ''}" if q else "–"
-        )
+        quality = f"{q.value * 100:.1f}{'*' if q.source == 'published' else ''}" if q else "–"
         verdict = e.verdict or "?"
         table.add_row(
             str(e.rank) + (" ★" if e.pareto else ""),
-            Text(e.id + (" (demo)" if e.demo else "")),
+            Text(e.name + (" (demo)" if e.demo else "")),
             format_count(e.params),
             quality,
             f"{e.score:.2f}" if e.score is not None else "",
@@ -553,7 +556,7 @@ def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> Rende
             Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
         )
     out = Table(title="Excluded", header_style="bold")
-    out.add_column("model")
+    out.add_column("model", overflow="fold")
     out.add_column("stage")
     out.add_column("reason")
     out.add_column("would qualify")

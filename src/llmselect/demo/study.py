@@ -32,7 +32,7 @@ def write_demo_study(dest: Path, build: DemoBuild) -> Path:
         },
         "metrics": [{"name": "exact_match", "weight": 2}, {"name": "token_f1", "weight": 1}],
         "hardware": "detect",
-        "targets": {"context": 128, "concurrent_users": 4, "tokens_per_s": 5},
+        "targets": {"context": 128, "concurrent_users": 4, "tokens_per_s": 10},
         "license": {"use": {"commercial": True, "monthly_active_users": 10000}},
         "candidates": {
             "filter": {"max_params": "2B", "kind": "instruct"},

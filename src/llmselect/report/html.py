@@ -1,68 +1,97 @@
 """The HTML report: one file, no network, every string from a card, dataset or output escaped.
 
 Jinja2 renders with autoescape on; the only markup not escaped is the SVG built in `svg.py`
-from numbers and escaped labels. The small script sorts and filters the table from the DOM:
-no data from the selection is placed inside it.
+from numbers and escaped labels. The small script sorts and filters the shortlist from the
+values already in the table cells: no data from the selection is placed inside a script.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 from llmselect.report import svg
-from llmselect.selection.result import Selection
+from llmselect.selection.result import Entry, Selection
+
+GIB = 2**30
 
 
+def _template_source(name: str) -> str:
+    # importlib.resources reads package data from a wheel, a zip or a source checkout alike.
+    return (files("llmselect.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _num(value: float | None, fmt: str = ".3g") -> str:
+    return format(value, fmt) if value is not None else "–"
+
+
+def _sort_value(value: float | None) -> str:
+    """What the script sorts a numeric cell by; empty (sorted last) when there is no value."""
+    return "" if value is None else repr(float(value))
+
+
+@cache
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("llmselect.report", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
+        loader=FunctionLoader(_template_source),
+        autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["gib"] = lambda b: f"{b / 2**30:.1f}" if b is not None else "–"
+    env.filters["gib"] = lambda b: f"{b / GIB:.1f}" if b is not None else "–"
     env.filters["pct"] = lambda v: f"{v * 100:.1f}" if v is not None else "–"
-    env.filters["num"] = lambda v, fmt=".3g": format(v, fmt) if v is not None else "–"
+    env.filters["num"] = _num
+    env.filters["sortvalue"] = _sort_value
     return env
 
 
 def significance_matrices(selection: Selection) -> list[dict[str, Any]]:
-    """Per metric: the models, and for each ordered pair the difference (column minus row)."""
+    """Per metric: the models, and for each ordered pair the difference (column minus row).
+
+    `Comparison.diff` is `b - a`; the mirrored cell is `a - b` with the interval flipped."""
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for c in selection.comparisons:
-        by_metric.setdefault(c["metric"], []).append(c)
+        by_metric.setdefault(str(c["metric"]), []).append(c)
     matrices = []
     for metric, comparisons in by_metric.items():
-        models = list(dict.fromkeys(m for c in comparisons for m in (c["a"], c["b"])))
+        models = list(dict.fromkeys(str(m) for c in comparisons for m in (c["a"], c["b"])))
         cells: dict[tuple[str, str], dict[str, Any]] = {}
         for c in comparisons:
-            cells[(c["a"], c["b"])] = {
-                "diff": c["diff"],
-                "p": c["p_value"],
-                "sig": c["significant"],
-            }
-            cells[(c["b"], c["a"])] = {
-                "diff": -c["diff"],
-                "p": c["p_value"],
-                "sig": c["significant"],
-            }
+            shared = {"p": c["p_value"], "sig": c["significant"], "sentence": c["sentence"]}
+            cells[(c["a"], c["b"])] = {"diff": c["diff"], "low": c["low"], "high": c["high"]}
+            cells[(c["b"], c["a"])] = {"diff": -c["diff"], "low": -c["high"], "high": -c["low"]}
+            cells[(c["a"], c["b"])].update(shared)
+            cells[(c["b"], c["a"])].update(shared)
         matrices.append({"metric": metric, "models": models, "cells": cells, "rows": comparisons})
     return matrices
 
 
+def _detailed(selection: Selection) -> list[Entry]:
+    """Entries worth a details block: everything we know something about beyond the catalog."""
+    return [e for e in selection.entries if e.rank is not None or e.license or e.fit or e.metrics]
+
+
 def render_html(selection: Selection) -> str:
-    template = _environment().get_template("report.html.j2")
+    """The whole report as one self-contained HTML page (inline CSS, SVG and a small script)."""
     ranked = [e for e in selection.entries if e.rank is not None]
     excluded = [e for e in selection.entries if e.rank is None]
-    return template.render(
-        s=selection,
-        ranked=ranked,
-        excluded=excluded,
-        chart=svg.quality_latency(selection.entries),
-        memory_bar=svg.memory_bar,
-        matrices=significance_matrices(selection),
-        detailed=ranked + [e for e in excluded if e.metrics or e.fit],
+    anchors = {id(e): f"model-{i}" for i, e in enumerate(selection.entries, start=1)}
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            s=selection,
+            ranked=ranked,
+            excluded=excluded,
+            detailed=_detailed(selection),
+            anchor=lambda e: anchors[id(e)],
+            chart=svg.quality_latency(selection.entries),
+            memory_bar=svg.memory_bar,
+            matrices=significance_matrices(selection),
+            source_label=svg.SOURCE_LABEL,
+        )
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from llmselect.selection.result import Entry, Selection
+from llmselect.units import format_count
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
@@ -69,7 +70,7 @@ def render_markdown(s: Selection) -> str:
         assert e.fit is not None
         out.append(
             f"| {e.rank}{' ★' if e.pareto else ''} | {md(e.id)}{' (demo model)' if e.demo else ''} "
-            f"| {_num(e.params / 1e9 if e.params else None)}B | {_quality(e)} "
+            f"| {format_count(e.params)} | {_quality(e)} "
             f"| {_num(e.score, '.2f')} | {md(e.fit.quant)} | "
             f"{e.fit.memory.total_bytes / 2**30:.1f} | {_num(e.fit.estimates.ttft_s, '.2g')} "
             f"| {_num(e.fit.estimates.decode_tokens_per_s)} | {e.verdict} |"

@@ -1,27 +1,43 @@
 """Inline SVG charts: no script, no CDN, so the report works offline and prints.
 
-Every label that comes from a model card goes through `escape`; everything else is numbers.
+Every label that comes from a model card goes through `escape`; everything else is numbers
+formatted here. These are the only pieces of markup the template does not escape.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
 from llmselect.selection.result import Entry
 from llmselect.sizing.estimate import Memory
 
-SOURCE_COLOR = {"measured": "#1f6feb", "published": "#8b949e"}
+SOURCE_COLOR = {"measured": "#0969da", "published": "#8c959f"}
+SOURCE_LABEL = {"measured": "measured on your data", "published": "published benchmark"}
 MEMORY_PARTS = (
-    ("weights_bytes", "weights", "#1f6feb"),
-    ("kv_cache_bytes", "KV cache", "#2da44e"),
+    ("weights_bytes", "weights", "#0969da"),
+    ("kv_cache_bytes", "KV cache", "#1a7f37"),
     ("activations_bytes", "activations", "#bf8700"),
-    ("overhead_bytes", "overhead", "#8b949e"),
+    ("overhead_bytes", "overhead", "#8c959f"),
 )
+LABEL_ALL_UP_TO = 15
+"""With more points than this, only the Pareto front and the top three are labelled."""
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Point:
+    entry: Entry
+    ms: float
+    """Time per output token, from the estimated decode speed on the target hardware."""
+    quality: float
+    source: str
 
 
 def _nice_max(value: float) -> float:
+    """The smallest 1-2-2.5-5 step at or above `value`: round axis ends."""
     if value <= 0:
         return 1.0
     exponent = 10.0 ** math.floor(math.log10(value))
@@ -31,15 +47,34 @@ def _nice_max(value: float) -> float:
     return 10 * exponent
 
 
+def _points(entries: list[Entry]) -> list[Point]:
+    return [
+        Point(e, 1000 / e.fit.estimates.decode_tokens_per_s, e.quality.value, e.quality.source)
+        for e in entries
+        if e.rank is not None
+        and e.quality is not None
+        and e.fit is not None
+        and e.fit.estimates.decode_tokens_per_s > 0
+    ]
+
+
+def front_2d(points: list[Point]) -> list[Point]:
+    """Points no other point beats on both quality and time per token, fastest first."""
+    front: list[Point] = []
+    for p in sorted(points, key=lambda p: (p.ms, -p.quality)):
+        if not front or p.quality > front[-1].quality:
+            front.append(p)
+    return front
+
+
 def quality_latency(entries: list[Entry]) -> Markup:
-    """Quality (0-100) against time per output token (ms), with each source's Pareto front."""
-    points = [e for e in entries if e.rank is not None and e.quality and e.fit]
+    """Quality (0-100) against time per output token (ms); each source's front as a step line."""
+    points = _points(entries)
     if not points:
-        return Markup("<p class='muted'>No ranked model has a quality score to plot.</p>")
-    width, height, left, bottom, top, right = 720, 380, 60, 50, 20, 160
-    xs = [1000 / e.fit.estimates.decode_tokens_per_s for e in points if e.fit]
-    x_max = _nice_max(max(xs) * 1.05)
-    y_max = _nice_max(max(e.quality.value * 100 for e in points if e.quality) * 1.05)
+        return Markup('<p class="muted">No ranked model has a quality score to plot.</p>')
+    width, height, left, bottom, top, right = 760, 400, 56, 48, 16, 200
+    x_max = _nice_max(max(p.ms for p in points) * 1.05)
+    y_max = min(100.0, _nice_max(max(p.quality * 100 for p in points) * 1.08))
 
     def px(ms: float) -> float:
         return left + ms / x_max * (width - left - right)
@@ -49,91 +84,109 @@ def quality_latency(entries: list[Entry]) -> Markup:
 
     out = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="quality against time per output token">'
+        'aria-label="Quality against time per output token">'
     ]
     for i in range(6):
         gx, gy = x_max * i / 5, y_max * i / 5
         out.append(
             f'<line x1="{px(gx):.1f}" y1="{top}" x2="{px(gx):.1f}" y2="{height - bottom}" '
-            'class="grid"/>'
-            f'<text x="{px(gx):.1f}" y="{height - bottom + 16}" class="tick" '
+            f'class="grid"/><text x="{px(gx):.1f}" y="{height - bottom + 16}" class="tick" '
             f'text-anchor="middle">{gx:g}</text>'
             f'<line x1="{left}" y1="{py(gy / 100):.1f}" x2="{width - right}" '
-            f'y2="{py(gy / 100):.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{py(gy / 100) + 4:.1f}" class="tick" '
-            f'text-anchor="end">{gy:g}</text>'
+            f'y2="{py(gy / 100):.1f}" class="grid"/><text x="{left - 6}" '
+            f'y="{py(gy / 100) + 4:.1f}" class="tick" text-anchor="end">{gy:g}</text>'
         )
+    middle = (top + height - bottom) / 2
     out.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle" '
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" '
         'class="axis">time per output token, ms (estimated on the target hardware)</text>'
-        f'<text x="16" y="{(top + height - bottom) / 2}" text-anchor="middle" class="axis" '
-        f'transform="rotate(-90 16 {(top + height - bottom) / 2})">quality (0–100)</text>'
+        f'<text x="14" y="{middle}" text-anchor="middle" class="axis" '
+        f'transform="rotate(-90 14 {middle})">quality, 0–100 (higher is better)</text>'
     )
     for source, color in SOURCE_COLOR.items():
-        front = sorted(
-            (e for e in points if e.pareto and e.quality and e.quality.source == source),
-            key=lambda e: 1000 / e.fit.estimates.decode_tokens_per_s if e.fit else 0,
-        )
+        front = front_2d([p for p in points if p.source == source])
         if len(front) > 1:
-            steps = []
-            for e in front:
-                assert e.fit and e.quality
-                x, y = px(1000 / e.fit.estimates.decode_tokens_per_s), py(e.quality.value)
-                steps.append(f"{x:.1f},{y:.1f}")
+            # A step line: from each front point, quality holds until the next, slower one.
+            steps = [f"{px(front[0].ms):.1f},{py(front[0].quality):.1f}"]
+            for before, after in zip(front, front[1:], strict=False):
+                steps.append(f"{px(after.ms):.1f},{py(before.quality):.1f}")
+                steps.append(f"{px(after.ms):.1f},{py(after.quality):.1f}")
             out.append(
-                f'<polyline points="{" ".join(steps)}" fill="none" stroke="{color}" '
-                'stroke-dasharray="4 3" stroke-width="1.5"/>'
+                f'<polyline class="front" points="{" ".join(steps)}" fill="none" '
+                f'stroke="{color}" stroke-dasharray="5 3" stroke-width="1.5"/>'
             )
-    for e in points:
-        assert e.fit and e.quality
-        ms = 1000 / e.fit.estimates.decode_tokens_per_s
-        x, y = px(ms), py(e.quality.value)
-        color = SOURCE_COLOR[e.quality.source]
-        radius = 6 if e.pareto else 4
+    label_all = len(points) <= LABEL_ALL_UP_TO
+    for p in sorted(points, key=lambda p: p.entry.pareto):  # front points drawn on top
+        e = p.entry
+        assert e.fit is not None
+        x, y = px(p.ms), py(p.quality)
         tip = escape(
-            f"{e.id}: quality {e.quality.value * 100:.1f} ({e.quality.source}), "
-            f"{ms:.1f} ms/token, {e.fit.quant}"
+            f"#{e.rank} {e.id}: quality {p.quality * 100:.1f} ({SOURCE_LABEL[p.source]}), "
+            f"{p.ms:.1f} ms per token, {e.fit.quant}"
+            + (", on the Pareto front" if e.pareto else "")
         )
-        out.append(
-            f'<g><title>{tip}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" '
-            f'fill="{color}" fill-opacity="{0.9 if e.pareto else 0.45}" stroke="#fff"/>'
+        shape = (
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if e.pareto else 4}" '
+            f'fill="{SOURCE_COLOR[p.source]}" fill-opacity="{0.95 if e.pareto else 0.45}" '
+            'stroke="#fff"/>'
         )
-        if e.pareto or (e.rank or 99) <= 3:
-            out.append(
-                f'<text x="{x + 8:.1f}" y="{y + 4:.1f}" class="label">{escape(e.name)}</text>'
-            )
-        out.append("</g>")
-    legend_x = width - right + 16
+        label = ""
+        if label_all or e.pareto or (e.rank or 99) <= 3:
+            label = f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" class="label">{escape(e.name)}</text>'
+        out.append(f'<g class="point"><title>{tip}</title>{shape}{label}</g>')
+    legend_x = width - right + 20
     for i, (source, color) in enumerate(SOURCE_COLOR.items()):
+        y = top + 12 + i * 20
         out.append(
-            f'<circle cx="{legend_x}" cy="{top + 10 + i * 20}" r="5" fill="{color}"/>'
-            f'<text x="{legend_x + 10}" y="{top + 14 + i * 20}" class="tick">{source}</text>'
+            f'<circle cx="{legend_x}" cy="{y}" r="5" fill="{color}"/>'
+            f'<text x="{legend_x + 10}" y="{y + 4}" class="tick">{SOURCE_LABEL[source]}</text>'
         )
-    out.append(f'<text x="{legend_x}" y="{top + 60}" class="tick">- - Pareto front</text></svg>')
+    out.append(
+        f'<line x1="{legend_x - 6}" y1="{top + 56}" x2="{legend_x + 6}" y2="{top + 56}" '
+        'stroke="#57606a" stroke-dasharray="5 3"/>'
+        f'<text x="{legend_x + 10}" y="{top + 60}" class="tick">front: quality vs speed</text>'
+        f'<text x="{legend_x - 6}" y="{top + 80}" class="tick">large dot: Pareto front of</text>'
+        f'<text x="{legend_x - 6}" y="{top + 94}" class="tick">quality, speed and memory</text>'
+        "</svg>"
+    )
     return Markup("".join(out))  # noqa: S704 (numbers and escaped labels only)
 
 
 def memory_bar(memory: Memory) -> Markup:
-    """One device's memory: the parts stacked, the available memory marked."""
-    width, height = 520, 46
+    """One device's memory: the parts stacked, the available memory marked with a red line."""
+    width, height = 560, 64
     scale = max(memory.total_bytes, memory.available_bytes) or 1
-    out = [f'<svg class="bar" viewBox="0 0 {width} {height}" role="img" aria-label="memory">']
+    out = [
+        f'<svg class="bar" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Memory per device: {memory.total_bytes / GIB:.1f} GiB of '
+        f'{memory.available_bytes / GIB:.1f} GiB">'
+    ]
     x = 0.0
     for field, label, color in MEMORY_PARTS:
         value = getattr(memory, field)
-        w = value / scale * width
+        w = value / scale * (width - 2)
         if w > 0:
-            tip = escape(f"{label}: {value / 2**30:.2f} GiB")
             out.append(
-                f'<rect x="{x:.1f}" y="4" width="{w:.1f}" height="22" fill="{color}">'
-                f"<title>{tip}</title></rect>"
+                f'<rect x="{x:.1f}" y="6" width="{w:.1f}" height="20" fill="{color}">'
+                f"<title>{label}: {value / GIB:.2f} GiB</title></rect>"
             )
         x += w
-    avail = memory.available_bytes / scale * width
+    avail = max(1.0, memory.available_bytes / scale * (width - 2))
     out.append(
-        f'<line x1="{avail:.1f}" y1="0" x2="{avail:.1f}" y2="30" stroke="#cf222e" '
-        'stroke-width="2"/>'
-        f'<text x="{min(avail, width - 4):.1f}" y="42" class="tick" text-anchor="end">'
-        f"available {memory.available_bytes / 2**30:.0f} GiB</text></svg>"
+        f'<line x1="{avail:.1f}" y1="1" x2="{avail:.1f}" y2="31" stroke="#cf222e" '
+        f'stroke-width="2"><title>available: {memory.available_bytes / GIB:.1f} GiB'
+        "</title></line>"
     )
-    return Markup("".join(out))  # noqa: S704 (numbers and escaped labels only)
+    legend_x = 0
+    for _, label, color in MEMORY_PARTS:
+        out.append(
+            f'<rect x="{legend_x}" y="44" width="10" height="10" fill="{color}"/>'
+            f'<text x="{legend_x + 14}" y="53" class="tick">{label}</text>'
+        )
+        legend_x += 14 + 8 * len(label) + 16
+    out.append(
+        f'<rect x="{legend_x}" y="44" width="3" height="10" fill="#cf222e"/>'
+        f'<text x="{legend_x + 8}" y="53" class="tick">available '
+        f"{memory.available_bytes / GIB:.1f} GiB</text></svg>"
+    )
+    return Markup("".join(out))  # noqa: S704 (numbers and fixed labels only)

@@ -506,7 +506,7 @@ def select(
 
     for card in cards:
         _license_stage(ctx, entries[card.id.lower()], card)
-    verdicts = [e.license.overall for e in entries.values() if e.license]
+    verdicts = [e.verdict for e in entries.values() if e.verdict]
     stages["license"] = ", ".join(
         f"{verdicts.count(v)} {v}" for v in ("allowed", "conditional", "blocked", "unknown")
     )
