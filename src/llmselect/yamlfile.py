@@ -126,5 +126,7 @@ def validate(
         if where and field:
             field = f"{where}.{field}"
         more = len(exc.errors()) - 1
-        message = err["msg"] + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        # pydantic prefixes our own validators' messages with "Value error, ": drop it.
+        text = str(err["msg"]).removeprefix("Value error, ")
+        message = text + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         raise LLMSelectError(message, file=file, line=line, field=field or where or None) from exc
