@@ -13,19 +13,15 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
-from llmselect.report import svg
+from llmselect.licensing.verdicts import Reason
+from llmselect.report import figures, svg
 from llmselect.selection.result import Entry, Selection
-
-GIB = 2**30
+from llmselect.units import format_count, format_tokens
 
 
 def _template_source(name: str) -> str:
     # importlib.resources reads package data from a wheel, a zip or a source checkout alike.
     return (files("llmselect.report") / "templates" / name).read_text(encoding="utf-8")
-
-
-def _num(value: float | None, fmt: str = ".3g") -> str:
-    return format(value, fmt) if value is not None else "–"
 
 
 def _sort_value(value: float | None) -> str:
@@ -42,10 +38,12 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["gib"] = lambda b: f"{b / GIB:.1f}" if b is not None else "–"
-    env.filters["pct"] = lambda v: f"{v * 100:.1f}" if v is not None else "–"
-    env.filters["num"] = _num
+    env.filters["gib"] = figures.gib
+    env.filters["pct"] = figures.points
+    env.filters["num"] = figures.number
     env.filters["sortvalue"] = _sort_value
+    env.filters["params"] = lambda n: format_count(n) if n is not None else "–"
+    env.filters["tokens"] = format_tokens
     return env
 
 
@@ -70,6 +68,17 @@ def significance_matrices(selection: Selection) -> list[dict[str, Any]]:
     return matrices
 
 
+def grouped_reasons(reasons: list[Reason]) -> list[dict[str, Any]]:
+    """The same term inherited through several lineage steps, said once with every origin."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in reasons:
+        key = (r.verdict, r.message, r.license or "", r.clause or "", r.detail or "")
+        group = groups.setdefault(key, {"reason": r, "origins": []})
+        if r.origin not in group["origins"]:
+            group["origins"].append(r.origin)
+    return list(groups.values())
+
+
 def _detailed(selection: Selection) -> list[Entry]:
     """Entries worth a details block: everything we know something about beyond the catalog."""
     return [e for e in selection.entries if e.rank is not None or e.license or e.fit or e.metrics]
@@ -79,6 +88,8 @@ def render_html(selection: Selection) -> str:
     """The whole report as one self-contained HTML page (inline CSS, SVG and a small script)."""
     ranked = [e for e in selection.entries if e.rank is not None]
     excluded = [e for e in selection.entries if e.rank is None]
+    detailed = _detailed(selection)
+    with_details = {id(e) for e in detailed}
     anchors = {id(e): f"model-{i}" for i, e in enumerate(selection.entries, start=1)}
     return (
         _environment()
@@ -87,11 +98,13 @@ def render_html(selection: Selection) -> str:
             s=selection,
             ranked=ranked,
             excluded=excluded,
-            detailed=_detailed(selection),
+            detailed=detailed,
+            has_details=lambda e: id(e) in with_details,
             anchor=lambda e: anchors[id(e)],
             chart=svg.quality_latency(selection.entries),
             memory_bar=svg.memory_bar,
             matrices=significance_matrices(selection),
             source_label=svg.SOURCE_LABEL,
+            grouped_reasons=grouped_reasons,
         )
     )

@@ -6,11 +6,13 @@ formatted here. These are the only pieces of markup the template does not escape
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from llmselect.report import figures
 from llmselect.selection.result import Entry
 from llmselect.sizing.estimate import Memory
 
@@ -24,7 +26,9 @@ MEMORY_PARTS = (
 )
 LABEL_ALL_UP_TO = 15
 """With more points than this, only the Pareto front and the top three are labelled."""
-GIB = 2**30
+GIB = figures.GIB
+LOG_AXIS_ABOVE = 30
+"""When the slowest model is this many times slower than the fastest, time is on a log axis."""
 
 
 @dataclass(frozen=True)
@@ -67,17 +71,48 @@ def front_2d(points: list[Point]) -> list[Point]:
     return front
 
 
+def _spread_labels(labels: list[tuple[float, float, str]]) -> list[float]:
+    """Baselines for labels at (x, y) that keep labels near each other from overlapping."""
+    line, char = 12.0, 6.0  # label height and average character width, in SVG units
+    placed: list[tuple[float, float, float]] = []  # x, baseline, width
+    out = [0.0] * len(labels)
+    for i in sorted(range(len(labels)), key=lambda i: labels[i][1]):
+        x, y, text = labels[i]
+        width = char * len(text)
+        for shift in (0, 1, -1, 2, -2, 3, -3, 4, -4):  # nearest free line above or below
+            candidate = y + shift * line
+            if not any(
+                abs(candidate - py) < line and x < px + pw and px < x + width
+                for px, py, pw in placed
+            ):
+                break
+        placed.append((x, candidate, width))
+        out[i] = candidate
+    return out
+
+
 def quality_latency(entries: list[Entry]) -> Markup:
     """Quality (0-100) against time per output token (ms); each source's front as a step line."""
     points = _points(entries)
     if not points:
         return Markup('<p class="muted">No ranked model has a quality score to plot.</p>')
     width, height, left, bottom, top, right = 760, 400, 56, 48, 16, 200
-    x_max = _nice_max(max(p.ms for p in points) * 1.05)
+    fastest, slowest = min(p.ms for p in points), max(p.ms for p in points)
     y_max = min(100.0, _nice_max(max(p.quality * 100 for p in points) * 1.08))
+    # Times spanning orders of magnitude (a small model beside a large one) need a log axis.
+    log = slowest / fastest > LOG_AXIS_ABOVE
+    if log:
+        low, high = math.floor(math.log10(fastest)), math.ceil(math.log10(slowest))
+        x_ticks = [10.0**e for e in range(low, high + 1)]
+    else:
+        x_max = _nice_max(slowest * 1.05)
+        x_ticks = [x_max * i / 5 for i in range(6)]
+    span = width - left - right
 
     def px(ms: float) -> float:
-        return left + ms / x_max * (width - left - right)
+        if log:
+            return left + (math.log10(ms) - low) / (high - low) * span
+        return left + ms / x_max * span
 
     def py(quality: float) -> float:
         return height - bottom - quality * 100 / y_max * (height - top - bottom)
@@ -86,20 +121,24 @@ def quality_latency(entries: list[Entry]) -> Markup:
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         'aria-label="Quality against time per output token">'
     ]
-    for i in range(6):
-        gx, gy = x_max * i / 5, y_max * i / 5
+    for gx in x_ticks:
         out.append(
             f'<line x1="{px(gx):.1f}" y1="{top}" x2="{px(gx):.1f}" y2="{height - bottom}" '
             f'class="grid"/><text x="{px(gx):.1f}" y="{height - bottom + 16}" class="tick" '
             f'text-anchor="middle">{gx:g}</text>'
+        )
+    for i in range(6):
+        gy = y_max * i / 5
+        out.append(
             f'<line x1="{left}" y1="{py(gy / 100):.1f}" x2="{width - right}" '
             f'y2="{py(gy / 100):.1f}" class="grid"/><text x="{left - 6}" '
             f'y="{py(gy / 100) + 4:.1f}" class="tick" text-anchor="end">{gy:g}</text>'
         )
     middle = (top + height - bottom) / 2
+    scale = ", log scale" if log else ""
     out.append(
         f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" '
-        'class="axis">time per output token, ms (estimated on the target hardware)</text>'
+        f'class="axis">time per output token, ms (estimated on the target hardware{scale})</text>'
         f'<text x="14" y="{middle}" text-anchor="middle" class="axis" '
         f'transform="rotate(-90 14 {middle})">quality, 0–100 (higher is better)</text>'
     )
@@ -108,7 +147,7 @@ def quality_latency(entries: list[Entry]) -> Markup:
         if len(front) > 1:
             # A step line: from each front point, quality holds until the next, slower one.
             steps = [f"{px(front[0].ms):.1f},{py(front[0].quality):.1f}"]
-            for before, after in zip(front, front[1:], strict=False):
+            for before, after in itertools.pairwise(front):
                 steps.append(f"{px(after.ms):.1f},{py(before.quality):.1f}")
                 steps.append(f"{px(after.ms):.1f},{py(after.quality):.1f}")
             out.append(
@@ -116,6 +155,9 @@ def quality_latency(entries: list[Entry]) -> Markup:
                 f'stroke="{color}" stroke-dasharray="5 3" stroke-width="1.5"/>'
             )
     label_all = len(points) <= LABEL_ALL_UP_TO
+    labelled = [p for p in points if label_all or p.entry.pareto or (p.entry.rank or 99) <= 3]
+    baselines = _spread_labels([(px(p.ms), py(p.quality) + 4, p.entry.name) for p in labelled])
+    label_y = {id(p): y for p, y in zip(labelled, baselines, strict=True)}
     for p in sorted(points, key=lambda p: p.entry.pareto):  # front points drawn on top
         e = p.entry
         assert e.fit is not None
@@ -131,8 +173,14 @@ def quality_latency(entries: list[Entry]) -> Markup:
             'stroke="#fff"/>'
         )
         label = ""
-        if label_all or e.pareto or (e.rank or 99) <= 3:
-            label = f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" class="label">{escape(e.name)}</text>'
+        if id(p) in label_y:
+            ly = label_y[id(p)]
+            if abs(ly - (y + 4)) > 1:  # moved off its dot to avoid another label: a leader line
+                label = (
+                    f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x + 7:.1f}" y2="{ly - 4:.1f}" '
+                    'stroke="#8c959f" stroke-width="0.75"/>'
+                )
+            label += f'<text x="{x + 8:.1f}" y="{ly:.1f}" class="label">{escape(e.name)}</text>'
         out.append(f'<g class="point"><title>{tip}</title>{shape}{label}</g>')
     legend_x = width - right + 20
     for i, (source, color) in enumerate(SOURCE_COLOR.items()):
@@ -183,7 +231,7 @@ def memory_bar(memory: Memory) -> Markup:
             f'<rect x="{legend_x}" y="44" width="10" height="10" fill="{color}"/>'
             f'<text x="{legend_x + 14}" y="53" class="tick">{label}</text>'
         )
-        legend_x += 14 + 8 * len(label) + 16
+        legend_x += 14 + 7 * len(label) + 14
     out.append(
         f'<rect x="{legend_x}" y="44" width="3" height="10" fill="#cf222e"/>'
         f'<text x="{legend_x + 8}" y="53" class="tick">available '
