@@ -298,7 +298,8 @@ def _warning(n: int, diff: float, mdd: float, scale: float) -> str | None:
         f"with {n} {items} this dataset can only detect differences of "
         f"{_number(mdd * scale)} points or more; add items to separate these models"
     )
-    if diff != 0.0:
+    # A difference that rounds to zero points would need absurd numbers of items: say nothing.
+    if abs(diff) * scale >= 0.05:
         needed = math.ceil(n * (mdd / abs(diff)) ** 2)
         text += f" (about {needed} items for a {_number(abs(diff) * scale)}-point difference)"
     return text

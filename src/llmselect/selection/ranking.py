@@ -140,9 +140,9 @@ def _recommend(study: SelectStudy, qualified: list[Entry], excluded: list[Entry]
     summary = (
         f"Choose {top.name} ({top.id}): {quality}. On {top.fit.hardware} at {top.fit.quant} "
         f"with {top.fit.engine} it needs {mem.total_bytes / 2**30:.1f} of "
-        f"{mem.available_bytes / 2**30:.0f} GiB per device, answers first in about "
-        f"{est.ttft_s:.2g} s and writes about {est.decode_tokens_per_s:.3g} tokens/s per user "
-        f"with {study.targets.concurrent_users} at once"
+        f"{mem.available_bytes / 2**30:.0f} GiB per device, answers first in "
+        f"{_seconds(est.ttft_s)} and writes about {_rate(est.decode_tokens_per_s)} tokens/s "
+        f"per user with {study.targets.concurrent_users} at once"
     )
     if est.cost_per_million_tokens is not None:
         summary += f", at ${est.cost_per_million_tokens:.3g} per million tokens"
@@ -162,6 +162,14 @@ def _recommend(study: SelectStudy, qualified: list[Entry], excluded: list[Entry]
     return Recommendation(
         model=top.id, summary=summary, runners_up=runners, what_would_change=change
     )
+
+
+def _seconds(value: float) -> str:
+    return "well under 0.01 s" if value < 0.01 else f"about {value:.2g} s"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _runner_up(top: Entry, other: Entry) -> str:
