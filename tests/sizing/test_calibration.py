@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from llmselect.cli import app
 from llmselect.errors import LLMSelectError
 from llmselect.sizing.calibration import load_measurements
+from llmselect.sizing.engines import get_engine
 
 runner = CliRunner()
 ADD = [
@@ -77,7 +78,8 @@ def test_measured_speed_calibrates_the_estimate() -> None:
 
     shown = json.loads(runner.invoke(app, ["calibrate", "show", "--json"]).stdout)
     assert shown[0]["engine"] == "vllm" and shown[0]["device"] == "H100-SXM-80GB"
-    assert shown[0]["bandwidth_efficiency"] == pytest.approx(0.70 * 0.8, rel=1e-6)
+    default = get_engine("vllm").bandwidth_efficiency
+    assert shown[0]["bandwidth_efficiency"] == pytest.approx(default * 0.8, rel=1e-6)
     # Another engine, or another device, keeps its defaults.
     other = runner.invoke(app, [*FIT[:3], "RTX-4090", *FIT[4:]])
     assert not any("calibrated" in w for w in json.loads(other.stdout)["warnings"])

@@ -109,9 +109,11 @@ def test_decode_is_memory_bound_at_batch_one() -> None:
     assert fit.estimates.decode_bound == "memory"
     assert fit.estimates.decode_tokens_per_s == pytest.approx(expected, rel=1e-6)
     # Batching raises throughput until compute bounds it (short sequences, GQA: small caches).
+    # With vLLM's sourced efficiencies (0.52 of bandwidth, 0.67 of compute) the knee on an H100
+    # is near batch 380 before the KV cache is counted; 1,024 is well past it.
     llama3 = CATALOG.get("meta-llama/Meta-Llama-3-8B")
     small = estimate(llama3, device, 1, engine, quant="bf16", context=128, batch=1)
-    big = estimate(llama3, device, 1, engine, quant="bf16", context=128, batch=512)
+    big = estimate(llama3, device, 1, engine, quant="bf16", context=128, batch=1024)
     assert small.estimates.decode_bound == "memory"
     assert big.estimates.decode_bound == "compute"
     assert big.estimates.total_tokens_per_s > 50 * small.estimates.total_tokens_per_s

@@ -20,7 +20,7 @@ from llmselect.catalog import Catalog
 from llmselect.errors import LLMSelectError
 from llmselect.paths import data_dir
 from llmselect.sizing.engines import Engine
-from llmselect.sizing.hardware import Device, find_device
+from llmselect.sizing.hardware import Device
 
 
 class Measurement(BaseModel):
@@ -102,7 +102,7 @@ def calibrate(
             continue
         predicted = estimate(
             card,
-            find_device(m.device),
+            device,  # m.device == device.id; `this-machine-cpu` is no listed profile
             m.devices,
             engine,
             quant=m.quant,

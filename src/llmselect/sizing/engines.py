@@ -1,4 +1,10 @@
-"""Inference engine profiles: efficiency against the hardware's limits, and memory overheads."""
+"""Inference engine profiles: efficiency against the hardware's limits, and memory overheads.
+
+Every tuning figure of a profile carries where it comes from (`sources`): a measurement of the
+engine itself, a measurement of another engine of the same kind (a proxy), or an assumption.
+The data file keeps the arithmetic; `tests/sizing/test_engines.py` checks that each figure is the
+median of its best-grounded sources.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,38 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmselect.errors import UsageError
 from llmselect.yamlfile import load_yaml, validate
+
+Figure = Literal[
+    "bandwidth_efficiency", "compute_efficiency", "fixed_overhead_bytes", "slack_fraction"
+]
+"""The figures of a profile that are tuned rather than read off the engine's configuration."""
+
+FIGURES: tuple[Figure, ...] = (
+    "bandwidth_efficiency",
+    "compute_efficiency",
+    "fixed_overhead_bytes",
+    "slack_fraction",
+)
+
+
+class EngineSource(BaseModel):
+    """One piece of evidence for one figure of a profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    figure: Figure
+    value: float = Field(ge=0)
+    """What this evidence alone gives for the figure."""
+    basis: Literal["measured", "proxy", "assumed"]
+    """measured: this engine; proxy: another engine of the same kind; assumed: no measurement."""
+    source: str = Field(min_length=1)
+    """URL or document."""
+    detail: str = Field(min_length=1)
+    """The figure read, the hardware, and the arithmetic that turns it into `value`."""
 
 
 class Engine(BaseModel):
@@ -33,7 +67,27 @@ class Engine(BaseModel):
     logits_all_positions: bool = False
     honors_sliding_window: bool = False
     """Whether the KV cache shrinks to the sliding window for models that have one."""
-    source: str
+    sources: list[EngineSource] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_figure_has_a_source(self) -> Engine:
+        covered = {s.figure for s in self.sources}
+        missing = [f for f in FIGURES if f not in covered]
+        if missing:
+            raise ValueError(
+                f"no source for {', '.join(missing)}: cite a measurement, or mark it assumed"
+            )
+        return self
+
+    def sources_for(self, figure: Figure) -> list[EngineSource]:
+        """The evidence that decides `figure`: this engine's measurements, else proxies, else
+        assumptions."""
+        mine = [s for s in self.sources if s.figure == figure]
+        for basis in ("measured", "proxy", "assumed"):
+            chosen = [s for s in mine if s.basis == basis]
+            if chosen:
+                return chosen
+        return []
 
 
 class EnginesFile(BaseModel):
@@ -42,10 +96,18 @@ class EnginesFile(BaseModel):
     engines: list[Engine]
 
 
+def engines_file() -> Path:
+    return Path(str(resources.files("llmselect.sizing") / "data" / "engines.yaml"))
+
+
+def read_engines(path: Path) -> dict[str, Engine]:
+    """Engine profiles from a YAML file; an error names the file, line and field."""
+    return {e.id: e for e in validate(EnginesFile, load_yaml(path), file=path).engines}
+
+
 @cache
 def load_engines() -> dict[str, Engine]:
-    path = Path(str(resources.files("llmselect.sizing") / "data" / "engines.yaml"))
-    return {e.id: e for e in validate(EnginesFile, load_yaml(path), file=path).engines}
+    return read_engines(engines_file())
 
 
 def get_engine(engine_id: str) -> Engine:
