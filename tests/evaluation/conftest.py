@@ -66,3 +66,21 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         build_tiny_model(root / "tiny-a", 1, CHAT_TEMPLATE),
         build_tiny_model(root / "tiny-b", 2),
     )
+
+
+SHORT_CONTEXT = 16
+"""Positions of `short_context_model`: texts of a few words already need several windows."""
+
+
+@pytest.fixture(scope="session")
+def short_context_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model whose config says it reads at most 16 tokens (rotary positions: the weights
+    do not change, only what the model declares as its maximum length)."""
+    import json
+
+    folder = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-short", 3)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["max_position_embeddings"] = SHORT_CONTEXT
+    config_path.write_text(json.dumps(config))
+    return folder

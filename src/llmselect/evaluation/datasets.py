@@ -1,22 +1,43 @@
-"""Evaluation datasets: JSONL, JSON and CSV files mapped to items (input, reference, choices).
+"""Evaluation datasets mapped to items (input, reference, choices).
 
-Errors name the file, the line and the field; duplicates and empty references are reported,
-not silently kept or dropped.
+A dataset is a file (JSONL, JSON, CSV, Parquet, Arrow) or a folder: one written by Hugging Face
+`datasets`' `save_to_disk` (Arrow streams, read with pyarrow alone), or a dataset repository as
+the Hub holds it (`data/test-00000-of-00001.parquet`, `train.jsonl`, `validation/part-0.csv`),
+from which one split is read. Errors name the file, the line (the row index for Parquet and
+Arrow, 0-based as pyarrow and pandas show it) and the field; duplicates and empty references are
+reported, not silently kept or dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmselect.errors import LLMSelectError
 
 MAX_BYTES = 500_000_000
+TEXT_SUFFIXES = (".jsonl", ".json", ".csv")
+TABLE_SUFFIXES = (".parquet", ".arrow")
+DEFAULT_SPLITS = ("test", "validation", "train")
+"""Read when the study names no split: held-out data first, as an evaluation wants."""
+SPLIT_KEYWORDS = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing", "eval", "evaluation"),
+}
+"""The words that name a split in a file or folder name, as the Hub reads a repository."""
+_SHARD = re.compile(r"(?P<split>[\w.]+?)-\d{5}-of-\d{5}\.\w+")
+"""`push_to_hub` names its files `data/<split>-00000-of-00001.parquet`, whatever the split."""
+_METADATA = {"dataset_info.json", "dataset_infos.json", "state.json", "dataset_dict.json"}
+DATA_EXTRA = "pip install 'llmselect[data]'"
 
 
 class FieldMap(BaseModel):
@@ -39,6 +60,10 @@ class Item(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     line: int
     """Where the item is in its file (1-based), for error messages."""
+    file: str | None = None
+    """The file the item came from, when the dataset is a folder of files."""
+    row: int | None = None
+    """The row index (0-based) in a Parquet or Arrow file."""
 
 
 class Dataset(BaseModel):
@@ -46,10 +71,42 @@ class Dataset(BaseModel):
     items: list[Item]
     warnings: list[str]
     sha256: str
-    """Of the file's bytes: results name exactly which data they were measured on."""
+    """Of the data files' bytes: results name exactly which data they were measured on."""
+    split: str | None = None
+    """The split read from a dataset folder (None for a single file)."""
+    files: list[str] = Field(default_factory=list)
+    """The files read, in order."""
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+class Where(NamedTuple):
+    """A row's place: a line of a text file, or a row index of a Parquet or Arrow file."""
+
+    file: Path
+    line: int | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line}" if self.line is not None else f"{self.file} row {self.row}"
+        )
+
+    def error(
+        self, message: str, *, field: str | None = None, hint: str | None = None
+    ) -> LLMSelectError:
+        if self.line is not None:
+            return LLMSelectError(message, file=self.file, line=self.line, field=field, hint=hint)
+        return LLMSelectError(
+            f"row index {self.row}: {message}", file=self.file, field=field, hint=hint
+        )
+
+
+Row = tuple[Where, dict[str, Any]]
+
+
+# -- one file ------------------------------------------------------------------------------
+
+
+def _text_rows(path: Path) -> list[Row]:
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
     if suffix == ".jsonl":
@@ -65,7 +122,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 ) from exc
             if not isinstance(row, dict):
                 raise LLMSelectError("each line must be a JSON object", file=path, line=number)
-            rows.append((number, row))
+            rows.append((Where(path, line=number), row))
         return rows
     if suffix == ".json":
         try:
@@ -74,89 +131,280 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
             raise LLMSelectError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno) from exc
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise LLMSelectError("a .json dataset is a list of objects", file=path, line=1)
-        return [(index + 1, row) for index, row in enumerate(data)]
-    if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        # The header is line 1, so row k is on line k + 1.
-        return [(index + 2, dict(row)) for index, row in enumerate(reader)]
+        return [(Where(path, line=index + 1), row) for index, row in enumerate(data)]
+    # The header is line 1, so row k is on line k + 1.
+    reader = csv.DictReader(text.splitlines())
+    return [(Where(path, line=index + 2), dict(row)) for index, row in enumerate(reader)]
+
+
+def _pyarrow(path: Path) -> Any:
+    try:
+        import pyarrow
+        import pyarrow.ipc
+        import pyarrow.parquet
+    except ImportError as exc:
+        raise LLMSelectError(
+            "reading Parquet and Arrow datasets needs pyarrow", file=path, hint=DATA_EXTRA
+        ) from exc
+    return pyarrow
+
+
+def _table_rows(path: Path) -> list[Row]:
+    pa = _pyarrow(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            table = pa.parquet.read_table(path)
+        else:
+            # `save_to_disk` writes Arrow streams; an Arrow IPC file is read the other way.
+            try:
+                with pa.memory_map(str(path)) as source:
+                    table = pa.ipc.open_stream(source).read_all()
+            except pa.ArrowInvalid:
+                with pa.memory_map(str(path)) as source:
+                    table = pa.ipc.open_file(source).read_all()
+    except (pa.ArrowException, OSError) as exc:
+        raise LLMSelectError(f"unreadable {path.suffix} file: {exc}", file=path) from exc
+    return [(Where(path, row=index), row) for index, row in enumerate(table.to_pylist())]
+
+
+def _file_rows(path: Path) -> list[Row]:
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return _text_rows(path)
+    if suffix in TABLE_SUFFIXES:
+        return _table_rows(path)
     raise LLMSelectError(
         f"unsupported dataset format {suffix or '(none)'}",
         file=path,
-        hint="use .jsonl, .json or .csv",
+        hint="use .jsonl, .json, .csv, .parquet or .arrow, or a Hugging Face dataset folder",
     )
 
 
-def load_dataset(path: Path, fields: FieldMap | None = None, limit: int | None = None) -> Dataset:
-    fields = fields or FieldMap()
-    if not path.is_file():
-        raise LLMSelectError("no such dataset file", file=path)
-    if path.stat().st_size > MAX_BYTES:
-        raise LLMSelectError("dataset file is larger than 500 MB", file=path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    items: list[Item] = []
-    warnings: list[str] = []
-    seen_ids: dict[str, int] = {}
-    seen_inputs: dict[str, int] = {}
-    for number, row in _rows(path):
-        if fields.input not in row or row[fields.input] in (None, ""):
+# -- a folder: save_to_disk, or a Hub dataset repository ------------------------------------
+
+
+def _saved_split_files(folder: Path) -> list[Path]:
+    """The Arrow files of one split written by `Dataset.save_to_disk`, in their order."""
+    state = folder / "state.json"
+    if state.is_file():
+        try:
+            names = [f["filename"] for f in json.loads(state.read_text())["_data_files"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise LLMSelectError(
+                "not a state.json written by `datasets` (no `_data_files`)", file=state
+            ) from exc
+        # Only names inside the folder: the file is data, not a list of paths to follow.
+        files = [folder / Path(n).name for n in names]
+    else:
+        files = sorted(folder.glob("data-*.arrow"))
+    for path in files:
+        if not path.is_file():
+            raise LLMSelectError("a data file named in state.json is missing", file=path)
+    return files
+
+
+def _saved_splits(folder: Path) -> dict[str, list[Path]] | None:
+    """Splits of a `save_to_disk` folder (a Dataset or a DatasetDict), or None if it is not one."""
+    index = folder / "dataset_dict.json"
+    if index.is_file():
+        try:
+            names = json.loads(index.read_text())["splits"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise LLMSelectError(
+                "not a dataset_dict.json written by `datasets` (no `splits`)", file=index
+            ) from exc
+        return {str(n): _saved_split_files(folder / Path(str(n)).name) for n in names}
+    if (folder / "state.json").is_file() or (folder / "dataset_info.json").is_file():
+        name = "train"
+        # `_split` is set when the dataset came from a split of a loaded DatasetDict.
+        with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
+            name = json.loads((folder / "state.json").read_text()).get("_split") or name
+        return {str(name): _saved_split_files(folder)}
+    return None
+
+
+def _split_of(relative: Path) -> str | None:
+    """The split a repository file belongs to, from its name or its folders' names."""
+    shard = _SHARD.fullmatch(relative.name)
+    if shard:
+        return shard.group("split")
+    # A keyword counts only between separators: `train.csv`, `data/dev-1.jsonl`, `test/a.csv`,
+    # but not `pretrain.csv` (the Hub's rule).
+    for part in (relative.name, *reversed(relative.parent.parts)):
+        words = set(re.split(r"[-._ 0-9]+", part.lower()))
+        for split, keywords in SPLIT_KEYWORDS.items():
+            if words & set(keywords):
+                return split
+    return None
+
+
+def _repo_splits(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Data files of a Hub-style dataset repository grouped by split, and those in none."""
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in TEXT_SUFFIXES + TABLE_SUFFIXES
+        and p.name not in _METADATA
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    splits: dict[str, list[Path]] = {}
+    unnamed: list[Path] = []
+    for path in files:
+        split = _split_of(path.relative_to(folder))
+        (splits.setdefault(split, []) if split else unnamed).append(path)
+    if unnamed and not splits:
+        return {"train": unnamed}, []  # no split named anywhere: the Hub calls it all `train`
+    return splits, unnamed
+
+
+def _split_files(folder: Path, split: str | None) -> tuple[str, list[Path], list[Path]]:
+    """The split to read, its files, and the data files that belong to no split."""
+    splits = _saved_splits(folder)
+    ignored: list[Path] = []
+    if splits is None:
+        splits, ignored = _repo_splits(folder)
+    if not splits:
+        raise LLMSelectError(
+            "no data files in this folder",
+            file=folder,
+            hint="a dataset folder holds .parquet, .arrow, .jsonl, .json or .csv files, "
+            "or what `save_to_disk` wrote",
+        )
+    available = ", ".join(sorted(splits))
+    if split is not None:
+        if split not in splits:
+            raise LLMSelectError(
+                f"no split {split!r} in this dataset (it has: {available})",
+                file=folder,
+                field="dataset.split",
+                hint=f"set `split:` to one of: {available}",
+            )
+        return split, splits[split], ignored
+    for name in DEFAULT_SPLITS:
+        if name in splits:
+            return name, splits[name], ignored
+    raise LLMSelectError(
+        f"no test, validation or train split in this dataset (it has: {available})",
+        file=folder,
+        field="dataset.split",
+        hint=f"name the split to read with `split:`, one of: {available}",
+    )
+
+
+# -- rows to items --------------------------------------------------------------------------
+
+
+def _sources(path: Path, split: str | None) -> tuple[str | None, list[Path], list[Path]]:
+    if path.is_dir():
+        return _split_files(path, split)
+    if not path.is_file():
+        raise LLMSelectError("no such dataset file or folder", file=path)
+    if split is not None:
+        raise LLMSelectError(
+            f"`split: {split}` applies to a dataset folder; this is a single file",
+            file=path,
+            field="dataset.split",
+            hint="remove `split:`, or point `path:` at the dataset folder",
+        )
+    return None, [path], []
+
+
+def _digest(files: list[Path], root: Path) -> str:
+    total = sum(f.stat().st_size for f in files)
+    if total > MAX_BYTES:
+        raise LLMSelectError("the dataset's files are larger than 500 MB", file=root)
+    digest = hashlib.sha256()
+    if len(files) == 1 and files[0] == root:
+        digest.update(root.read_bytes())  # a single file: the plain hash of its bytes
+        return digest.hexdigest()
+    for path in files:
+        # The name goes in too, so renaming a split's files changes what was measured.
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _all_rows(files: list[Path]) -> Iterator[Row]:
+    for path in files:
+        yield from _file_rows(path)
+
+
+def _default_id(where: Where, several_files: bool) -> str:
+    local = f"line-{where.line}" if where.line is not None else f"row-{where.row}"
+    return f"{where.file.name}:{local}" if several_files else local
+
+
+def _choices(row: dict[str, Any], fields: FieldMap, where: Where, reference: Any) -> Any:
+    """The choice list and the index of the right one."""
+    assert fields.choices is not None
+    raw = row.get(fields.choices)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)  # CSV cells hold lists as JSON text
+        except json.JSONDecodeError:
+            raw = None
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise where.error("choices must be a list of at least two options", field=fields.choices)
+    choices = [str(c) for c in raw]
+    if isinstance(reference, str) and reference in choices:
+        reference = choices.index(reference)
+    try:
+        reference = int(reference)
+    except (TypeError, ValueError):
+        raise where.error(
+            "the reference of a multiple-choice item is the index or text of a choice",
+            field=fields.reference,
+        ) from None
+    if not 0 <= reference < len(choices):
+        raise where.error(
+            f"reference index {reference} is out of range for {len(choices)} choices",
+            field=fields.reference,
+        )
+    return choices, reference
+
+
+def load_dataset(
+    path: Path,
+    fields: FieldMap | None = None,
+    limit: int | None = None,
+    split: str | None = None,
+) -> Dataset:
+    """Read a dataset file or folder; `split` picks one split of a folder (default: test, then
+    validation, then train)."""
+    fields = fields or FieldMap()
+    chosen, files, ignored = _sources(path, split)
+    digest = _digest(files, path)
+    several = len(files) > 1
+    items: list[Item] = []
+    warnings = [
+        f"{f}: not read (its name says no split: train, validation or test)" for f in ignored
+    ]
+    seen_ids: dict[str, Where] = {}
+    seen_inputs: dict[str, Where] = {}
+    for where, row in _all_rows(files):
+        if fields.input not in row or row[fields.input] in (None, ""):
+            raise where.error(
                 f"missing input field {fields.input!r}",
-                file=path,
-                line=number,
                 field=fields.input,
                 hint="map the right column with `fields: {input: <column>}`",
             )
         reference = row.get(fields.reference) if fields.reference else None
         choices = None
         if fields.choices:
-            raw = row.get(fields.choices)
-            if isinstance(raw, str):
-                try:
-                    raw = json.loads(raw)  # CSV cells hold lists as JSON text
-                except json.JSONDecodeError:
-                    raw = None
-            if not isinstance(raw, list) or len(raw) < 2:
-                raise LLMSelectError(
-                    "choices must be a list of at least two options",
-                    file=path,
-                    line=number,
-                    field=fields.choices,
-                )
-            choices = [str(c) for c in raw]
-            if isinstance(reference, str) and reference in choices:
-                reference = choices.index(reference)
-            try:
-                reference = int(reference)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise LLMSelectError(
-                    "the reference of a multiple-choice item is the index or text of a choice",
-                    file=path,
-                    line=number,
-                    field=fields.reference,
-                ) from None
-            if not 0 <= reference < len(choices):
-                raise LLMSelectError(
-                    f"reference index {reference} is out of range for {len(choices)} choices",
-                    file=path,
-                    line=number,
-                    field=fields.reference,
-                )
+            choices, reference = _choices(row, fields, where, reference)
         elif fields.reference and reference in (None, ""):
-            warnings.append(f"{path}:{number}: empty reference")
-        item_id = str(row.get(fields.id)) if fields.id and row.get(fields.id) is not None else None
-        item_id = item_id or f"line-{number}"
+            warnings.append(f"{where}: empty reference")
+        raw_id = row.get(fields.id) if fields.id else None
+        item_id = str(raw_id) if raw_id is not None else _default_id(where, several)
         if item_id in seen_ids:
-            raise LLMSelectError(
-                f"duplicate id {item_id!r} (first on line {seen_ids[item_id]})",
-                file=path,
-                line=number,
-                field=fields.id,
-            )
-        seen_ids[item_id] = number
+            first = _earlier(seen_ids[item_id], where)
+            raise where.error(f"duplicate id {item_id!r} (first on {first})", field=fields.id)
+        seen_ids[item_id] = where
         text = str(row[fields.input])
         if text in seen_inputs:
-            warnings.append(f"{path}:{number}: same input as line {seen_inputs[text]}")
-        seen_inputs.setdefault(text, number)
+            warnings.append(f"{where}: same input as {_earlier(seen_inputs[text], where)}")
+        seen_inputs.setdefault(text, where)
         used = {fields.input, fields.reference, fields.choices, fields.id}
         items.append(
             Item(
@@ -165,11 +413,27 @@ def load_dataset(path: Path, fields: FieldMap | None = None, limit: int | None =
                 reference=reference,
                 choices=choices,
                 metadata={k: v for k, v in row.items() if k not in used},
-                line=number,
+                line=where.line if where.line is not None else (where.row or 0) + 1,
+                file=str(where.file) if several or path.is_dir() else None,
+                row=where.row,
             )
         )
         if limit is not None and len(items) >= limit:
             break
     if not items:
-        raise LLMSelectError("the dataset has no items", file=path)
-    return Dataset(path=str(path), items=items, warnings=warnings, sha256=digest)
+        raise LLMSelectError("the dataset has no items", file=files[0] if len(files) == 1 else path)
+    return Dataset(
+        path=str(path),
+        items=items,
+        warnings=warnings,
+        sha256=digest,
+        split=chosen,
+        files=[str(f) for f in files],
+    )
+
+
+def _earlier(first: Where, now: Where) -> str:
+    """`line 3` within the same file, else the file too."""
+    if first.file != now.file:
+        return str(first)
+    return f"line {first.line}" if first.line is not None else f"row index {first.row}"

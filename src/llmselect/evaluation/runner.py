@@ -1,24 +1,42 @@
 """Run a study: every candidate on every item, stored as it comes, then scored and compared.
 
 Writes `results.json` (per model: each metric's value, 95% CI and n; latency; pairwise
-comparisons) and `samples.jsonl` (one line per model x item) into the output folder.
+comparisons) and `samples.jsonl` (one line per model x item) into the output folder. Task kinds:
+`generate` (scored by metrics per item), `multiple_choice` (log-likelihood of each choice) and
+`perplexity` (each text's rolling log-likelihood, aggregated over the corpus as lm-eval does).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import statistics
 from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from llmselect.evaluation.backends import GenerationSettings, backend_identity, open_backend
+from llmselect.evaluation.backends.base import (
+    local_device,
+    local_dtype,
+    peak_memory_bytes,
+    reset_peak_memory,
+)
 from llmselect.evaluation.datasets import Dataset, Item, load_dataset
 from llmselect.evaluation.metrics import score
-from llmselect.evaluation.statistics import bootstrap_ci, compare
-from llmselect.evaluation.store import Sample, Store, cache_key
+from llmselect.evaluation.statistics import (
+    CorpusStatistic,
+    bootstrap_ci,
+    compare,
+    compare_corpus,
+    corpus_ci,
+)
+from llmselect.evaluation.store import RunInfo, Sample, Store, cache_key
 from llmselect.evaluation.study import EvalStudy
 from llmselect.evaluation.templates import render
 
@@ -34,6 +52,9 @@ def _prompts(study: EvalStudy, dataset: Dataset) -> tuple[list[Item], dict[str, 
 
 def _settings(study: EvalStudy) -> dict[str, Any]:
     task = study.task
+    if task.kind == "perplexity":
+        window = {"max_length": task.max_length} if task.max_length else {}
+        return {"kind": task.kind, **window}
     # `chat` joins the key only when set, so stores written before it existed stay valid.
     chat = {"chat": True} if task.chat else {}
     if task.kind == "multiple_choice":
@@ -51,7 +72,7 @@ def run_models(
     study: EvalStudy, base_dir: Path, store: Store, progress: Progress | None = None
 ) -> Dataset:
     """Produce (or find stored) outputs for every candidate and item."""
-    dataset = load_dataset(base_dir / study.dataset.path, study.dataset.fields, study.dataset.limit)
+    dataset = load_study_dataset(study, base_dir)
     items, prompts = _prompts(study, dataset)
     settings = _settings(study)
     for candidate in study.candidates:
@@ -61,14 +82,32 @@ def run_models(
         pending = [i for i in items if keys[i.id] not in done]
         if progress:
             progress(candidate.name, len(items) - len(pending), len(items))
+        if pending:
+            reset_peak_memory(backend)
         step = candidate.batch_size * 4
         for start in range(0, len(pending), step):
             chunk = pending[start : start + step]
             store.put(_run_chunk(study, backend, candidate.name, chunk, prompts, keys))
             if progress:
                 progress(candidate.name, len(items) - len(pending) + start + len(chunk), len(items))
+        if pending:
+            info = RunInfo(
+                device=local_device(backend),
+                dtype=local_dtype(backend),
+                peak_memory_bytes=peak_memory_bytes(backend),
+            )
+            store.put_run(backend.name, settings, info)
         backend.close()
     return dataset
+
+
+def load_study_dataset(study: EvalStudy, base_dir: Path) -> Dataset:
+    spec = study.dataset
+    fields = spec.fields
+    if study.task.kind == "perplexity":
+        # A text to score has no reference: do not warn that every one is empty.
+        fields = fields.model_copy(update={"reference": None})
+    return load_dataset(base_dir / spec.path, fields, spec.limit, spec.split)
 
 
 def _run_chunk(
@@ -80,6 +119,19 @@ def _run_chunk(
     keys: dict[str, str],
 ) -> list[Sample]:
     task = study.task
+    if task.kind == "perplexity":
+        texts = [prompts[i.id] for i in chunk]
+        lls = backend.loglikelihood_rolling(texts, task.max_length)
+        return [
+            Sample(
+                cache_key=keys[item.id],
+                model=model,
+                item_id=item.id,
+                prompt=prompts[item.id],
+                loglikelihoods=[ll],
+            )
+            for item, ll in zip(chunk, lls, strict=True)
+        ]
     if task.kind == "multiple_choice":
         samples = []
         for item in chunk:
@@ -115,7 +167,52 @@ def _run_chunk(
     ]
 
 
+# -- perplexity -----------------------------------------------------------------------------
+
+
+def count_words(text: str) -> int:
+    """Words as lm-evaluation-harness counts them (`len(re.split(r"\\s+", text))`)."""
+    return len(re.split(r"\s+", text))
+
+
+def count_bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _perplexity(ll: Any, units: Any, axis: int = -1) -> Any:
+    return np.exp(-np.sum(ll, axis=axis) / np.sum(units, axis=axis))
+
+
+def _bits_per_byte(ll: Any, n_bytes: Any, axis: int = -1) -> Any:
+    return -np.sum(ll, axis=axis) / np.sum(n_bytes, axis=axis) / math.log(2)
+
+
+PERPLEXITY_METRICS: dict[str, tuple[str, CorpusStatistic]] = {
+    "word_perplexity": ("words", _perplexity),
+    "byte_perplexity": ("bytes", _perplexity),
+    "bits_per_byte": ("bytes", _bits_per_byte),
+}
+"""Corpus-level, as lm-evaluation-harness aggregates them: exp(-Σ ll / Σ words),
+exp(-Σ ll / Σ bytes) and -Σ ll / Σ bytes / ln 2 (lower is better for all three)."""
+
+
+def _perplexity_parts(sample: Sample) -> dict[str, float]:
+    text = sample.prompt
+    ll = (sample.loglikelihoods or [0.0])[0]
+    return {"loglikelihood": ll, "words": count_words(text), "bytes": count_bytes(text)}
+
+
+def _perplexity_scores(parts: dict[str, float]) -> dict[str, float]:
+    """One item's own values, for reading the samples; results aggregate over the corpus."""
+    return {
+        name: float(statistic(np.array([parts["loglikelihood"]]), np.array([parts[unit]])))
+        for name, (unit, statistic) in PERPLEXITY_METRICS.items()
+    }
+
+
 def _item_scores(study: EvalStudy, item: Item, sample: Sample) -> dict[str, float]:
+    if study.task.kind == "perplexity":
+        return _perplexity_scores(_perplexity_parts(sample))
     if study.task.kind == "multiple_choice":
         lls = sample.loglikelihoods or []
         choices = item.choices or []
@@ -134,9 +231,48 @@ def _item_scores(study: EvalStudy, item: Item, sample: Sample) -> dict[str, floa
 
 
 def _percentile(values: list[float], q: float) -> float:
-    import numpy
+    return float(np.percentile(values, q * 100, method="nearest"))
 
-    return float(numpy.percentile(values, q * 100, method="nearest"))
+
+def _latency(samples: list[Sample], run: RunInfo | None) -> dict[str, Any] | None:
+    """Percentiles of end-to-end seconds and time to first token, speed, and peak memory."""
+    timed = [s for s in samples if s.seconds is not None]
+    if not timed:
+        return None
+    seconds = [s.seconds for s in timed if s.seconds is not None]
+    ttfts = [s.ttft_s for s in timed if s.ttft_s is not None]
+    tokens = sum(s.output_tokens or 0 for s in timed)
+    per_token = [
+        s.seconds / s.output_tokens for s in timed if s.seconds is not None and s.output_tokens
+    ]
+    prompt_tokens = [s.prompt_tokens for s in timed if s.prompt_tokens is not None]
+    output_tokens = [s.output_tokens for s in timed if s.output_tokens is not None]
+
+    def pick(values: list[float], q: float) -> float | None:
+        return _percentile(values, q) if values else None
+
+    return {
+        "p50_s": _percentile(seconds, 0.5),
+        "p90_s": _percentile(seconds, 0.9),
+        "p95_s": _percentile(seconds, 0.95),
+        "p99_s": _percentile(seconds, 0.99),
+        "mean_s": statistics.fmean(seconds),
+        "tokens_per_s": tokens / sum(seconds) if sum(seconds) else None,
+        "ttft_p50_s": pick(ttfts, 0.5),
+        "ttft_p90_s": pick(ttfts, 0.9),
+        "ttft_p95_s": pick(ttfts, 0.95),
+        "ttft_p99_s": pick(ttfts, 0.99),
+        "s_per_output_token_p50": pick(per_token, 0.5),
+        "prompt_tokens_p50": pick([float(t) for t in prompt_tokens], 0.5),
+        "output_tokens_p50": pick([float(t) for t in output_tokens], 0.5),
+        "output_tokens": tokens,
+        "n": len(timed),
+        "peak_memory_bytes": run.peak_memory_bytes if run else None,
+    }
+
+
+def _metric_summary(interval: dict[str, Any], higher_is_better: bool) -> dict[str, Any]:
+    return {**interval, "higher_is_better": higher_is_better}
 
 
 def write_results(
@@ -144,8 +280,10 @@ def write_results(
 ) -> dict[str, Any]:
     items, prompts = _prompts(study, dataset)
     settings = _settings(study)
+    perplexity = study.task.kind == "perplexity"
     out_dir.mkdir(parents=True, exist_ok=True)
     per_model: dict[str, dict[str, list[float]]] = {}
+    parts_per_model: dict[str, dict[str, list[float]]] = {}
     lines: list[str] = []
     results: dict[str, Any] = {
         "study": study.name,
@@ -154,6 +292,7 @@ def write_results(
             "sha256": dataset.sha256,
             "items": len(items),
             "warnings": dataset.warnings,
+            "split": dataset.split,
         },
         "task": study.task.model_dump(),
         "models": {},
@@ -164,61 +303,66 @@ def write_results(
         keys = {i.id: cache_key(backend_name, prompts[i.id], settings) for i in items}
         stored = store.get(list(keys.values()))
         scores: dict[str, list[float]] = {}
-        seconds: list[float] = []
-        ttfts: list[float] = []
-        tokens = 0
+        parts: dict[str, list[float]] = {"loglikelihood": [], "words": [], "bytes": []}
+        found: list[Sample] = []
         for item in items:
             sample = stored.get(keys[item.id])
             if sample is None:
                 continue
+            found.append(sample)
             item_scores = _item_scores(study, item, sample)
             for name, value in item_scores.items():
                 scores.setdefault(name, []).append(value)
-            if sample.seconds is not None:
-                seconds.append(sample.seconds)
-                tokens += sample.output_tokens or 0
-            if sample.ttft_s is not None:
-                ttfts.append(sample.ttft_s)
-            lines.append(
-                json.dumps(
-                    {
-                        "model": candidate.name,
-                        "item_id": item.id,
-                        "prompt": sample.prompt,
-                        "output": sample.output,
-                        "reference": item.reference,
-                        "scores": item_scores,
-                        "loglikelihoods": sample.loglikelihoods,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-        per_model[candidate.name] = scores
-        summary: dict[str, Any] = {
-            name: bootstrap_ci(values, seed=study.seed).model_dump()
-            for name, values in scores.items()
-        }
-        latency = None
-        if seconds:
-            latency = {
-                "p50_s": _percentile(seconds, 0.5),
-                "p90_s": _percentile(seconds, 0.9),
-                "p95_s": _percentile(seconds, 0.95),
-                "p99_s": _percentile(seconds, 0.99),
-                "mean_s": statistics.fmean(seconds),
-                "tokens_per_s": tokens / sum(seconds) if sum(seconds) else None,
-                "ttft_p50_s": _percentile(ttfts, 0.5) if ttfts else None,
-                "ttft_p90_s": _percentile(ttfts, 0.9) if ttfts else None,
-                "ttft_p95_s": _percentile(ttfts, 0.95) if ttfts else None,
-                "ttft_p99_s": _percentile(ttfts, 0.99) if ttfts else None,
+            line: dict[str, Any] = {
+                "model": candidate.name,
+                "item_id": item.id,
+                "prompt": sample.prompt,
+                "output": sample.output,
+                "reference": item.reference,
+                "scores": item_scores,
+                "loglikelihoods": sample.loglikelihoods,
             }
+            if perplexity:
+                item_parts = _perplexity_parts(sample)
+                for name, value in item_parts.items():
+                    parts[name].append(value)
+                line.update(item_parts)
+            lines.append(json.dumps(line, ensure_ascii=False))
+        per_model[candidate.name] = scores
+        parts_per_model[candidate.name] = parts
+        if perplexity:
+            summary = {
+                name: _metric_summary(
+                    corpus_ci(
+                        [parts["loglikelihood"], parts[unit]], statistic, seed=study.seed
+                    ).model_dump(),
+                    higher_is_better=False,
+                )
+                for name, (unit, statistic) in PERPLEXITY_METRICS.items()
+                if parts["loglikelihood"]
+            }
+        else:
+            summary = {
+                name: _metric_summary(
+                    bootstrap_ci(values, seed=study.seed).model_dump(), higher_is_better=True
+                )
+                for name, values in scores.items()
+            }
+        run = store.run_info(backend_name, settings)
         results["models"][candidate.name] = {
             "metrics": summary,
-            "latency": latency,
+            "latency": _latency(found, run),
             "backend": backend_name,
+            "device": run.device if run else None,
+            "dtype": run.dtype if run else None,
         }
     names = list(per_model)
     for a, b in combinations(names, 2):
+        if perplexity:
+            results["comparisons"] += _perplexity_comparisons(
+                a, parts_per_model[a], b, parts_per_model[b], study.seed
+            )
+            continue
         for metric in per_model[a]:
             if metric in per_model[b] and len(per_model[a][metric]) == len(per_model[b][metric]):
                 binary = all(v in (0.0, 1.0) for v in per_model[a][metric] + per_model[b][metric])
@@ -236,6 +380,28 @@ def write_results(
     _atomic_write(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
     _atomic_write(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
     return results
+
+
+def _perplexity_comparisons(
+    a: str, parts_a: dict[str, list[float]], b: str, parts_b: dict[str, list[float]], seed: int
+) -> list[dict[str, Any]]:
+    """Paired on the same texts; both models count the same words and bytes in each."""
+    n = len(parts_a["loglikelihood"])
+    if not n or n != len(parts_b["loglikelihood"]):
+        return []
+    return [
+        compare_corpus(
+            a,
+            [parts_a["loglikelihood"], parts_a[unit]],
+            b,
+            [parts_b["loglikelihood"], parts_b[unit]],
+            metric=name,
+            statistic=statistic,
+            higher_is_better=False,
+            seed=seed,
+        ).model_dump()
+        for name, (unit, statistic) in PERPLEXITY_METRICS.items()
+    ]
 
 
 def _atomic_write(path: Path, text: str) -> None:

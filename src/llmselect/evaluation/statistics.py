@@ -11,7 +11,7 @@ not read as "equally good".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -89,6 +89,8 @@ class Comparison(BaseModel):
     significant: bool
     sentence: str
     warning: str | None
+    higher_is_better: bool = True
+    """False for metrics where lower wins (perplexity): the sentence names the winner so."""
 
 
 def _scores(values: Scores, name: str) -> FloatArray:
@@ -281,11 +283,27 @@ def _number(value: float) -> str:
     return "−" + text[1:] if text.startswith("-") else text
 
 
+def _significant(value: float) -> str:
+    """Three significant digits (whole numbers from 100), for metrics whose differences can be
+    far below one unit."""
+    text = f"{value:.0f}" if abs(value) >= 99.95 else f"{value:#.3g}".rstrip(".")
+    if float(text) == 0.0:
+        return "0"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def _amount(value: float, unit: str) -> str:
+    """A value in the sentence's unit: points with one decimal, other units with 3 digits."""
+    if unit == "points":
+        return f"{_number(value)} points"
+    return f"{_significant(value)} {unit}".rstrip()
+
+
 def _p(value: float) -> str:
     return "p < 0.001" if value < 0.001 else f"p = {value:.2g}"
 
 
-def _warning(n: int, diff: float, mdd: float, scale: float) -> str | None:
+def _warning(n: int, diff: float, mdd: float, scale: float, unit: str = "points") -> str | None:
     if math.isinf(mdd):
         return (
             f"with {n} item this dataset cannot measure how much scores vary; "
@@ -296,8 +314,13 @@ def _warning(n: int, diff: float, mdd: float, scale: float) -> str | None:
     items = "item" if n == 1 else "items"
     text = (
         f"with {n} {items} this dataset can only detect differences of "
-        f"{_number(mdd * scale)} points or more; add items to separate these models"
+        f"{_amount(mdd * scale, unit)} or more; add items to separate these models"
     )
+    if unit != "points":
+        if diff:
+            needed = math.ceil(n * (mdd / abs(diff)) ** 2)
+            text += f" (about {needed} items for a difference of {_amount(abs(diff), unit)})"
+        return text
     # A difference that rounds to zero points would need absurd numbers of items: say nothing.
     if abs(diff) * scale >= 0.05:
         needed = math.ceil(n * (mdd / abs(diff)) ** 2)
@@ -305,58 +328,52 @@ def _warning(n: int, diff: float, mdd: float, scale: float) -> str | None:
     return text
 
 
-def compare(
+def _described(
     name_a: str,
-    a: Scores,
     name_b: str,
-    b: Scores,
-    *,
     metric: str,
-    binary: bool = False,
-    scale: float = 100.0,
-    confidence: float = 0.95,
-    seed: int = 0,
+    paired: PairedDifference,
+    *,
+    p_value: float,
+    test: Literal["McNemar", "paired bootstrap"],
+    mdd: float,
+    confidence: float,
+    scale: float,
+    higher_is_better: bool,
+    unit: str,
 ) -> Comparison:
-    """Compare `b` against `a` on one metric and say the result in plain words.
-
-    The interval is always the paired bootstrap; the p-value comes from McNemar's test for
-    pass/fail scores and from the paired bootstrap otherwise. `scale` converts the metric to
-    points (100 for metrics in [0, 1]). The warning appears only when the difference is not
-    significant and smaller than the minimum detectable difference: then the dataset, not the
-    models, is the likely reason no winner emerged.
-    """
-    _check_unit(confidence, "confidence")
-    x, y = _paired(a, b, name_a, name_b)
-    paired = _paired_bootstrap(x, y, confidence, 10_000, seed)
-    test: Literal["McNemar", "paired bootstrap"]
-    if binary:
-        passes = _pass_fail(x, name_a), _pass_fail(y, name_b)
-        p_value, test = mcnemar(*passes).p_value, "McNemar"
-    else:
-        p_value, test = paired.p_value, "paired bootstrap"
-    mdd = _mdd(x, y, alpha=1.0 - confidence, power=0.80)
+    """The numbers of a paired comparison, and the sentence that says them."""
     significant = p_value < 1.0 - confidence
     level = f"{confidence * 100:g}%"
     diff, low, high = paired.diff, paired.low, paired.high
+    better = "" if higher_is_better else " (lower is better)"
     if significant:
         # Say it from the winner's side, so the difference and its interval are positive.
-        winner, loser = (name_b, name_a) if diff > 0 else (name_a, name_b)
+        b_wins = (diff > 0) == higher_is_better
+        winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
         sign = 1.0 if diff > 0 else -1.0
         lo, hi = sorted((sign * low * scale, sign * high * scale))
+        ci = f"{_number(lo)}–{_number(hi)}" if unit == "points" else _range(lo, hi)
         sentence = (
-            f"{winner} beats {loser} by {_number(abs(diff) * scale)} points on {metric}, "
-            f"{level} CI {_number(lo)}–{_number(hi)} ({_p(p_value)}, {test})"
+            f"{winner} beats {loser} by {_amount(abs(diff) * scale, unit)} on {metric}{better}, "
+            f"{level} CI {ci} ({_p(p_value)}, {test})"
         )
         warning = None
     else:
-        shown = _number(diff * scale)
-        signed = shown if shown.startswith("−") or shown == "0.0" else "+" + shown
-        sentence = (
-            f"no significant difference between {name_a} and {name_b} on {metric} "
-            f"({signed} points, {level} CI {_number(low * scale)}–{_number(high * scale)}, "
-            f"{_p(p_value)})"
+        if unit == "points":
+            shown = _number(diff * scale)
+            ci = f"{_number(low * scale)}–{_number(high * scale)}"
+        else:
+            shown, ci = _significant(diff * scale), _range(low * scale, high * scale)
+        signed = (
+            shown if shown.startswith("−") or float(shown.replace("−", "-")) == 0 else "+" + shown
         )
-        warning = _warning(paired.n, diff, mdd, scale)
+        amount = f"{signed} {unit}".rstrip()
+        sentence = (
+            f"no significant difference between {name_a} and {name_b} on {metric}{better} "
+            f"({amount}, {level} CI {ci}, {_p(p_value)})"
+        )
+        warning = _warning(paired.n, diff, mdd, scale, unit)
     return Comparison(
         a=name_a,
         b=name_b,
@@ -371,4 +388,192 @@ def compare(
         significant=significant,
         sentence=sentence,
         warning=warning,
+        higher_is_better=higher_is_better,
+    )
+
+
+def _range(low: float, high: float) -> str:
+    return f"{_significant(low)}–{_significant(high)}"
+
+
+def compare(
+    name_a: str,
+    a: Scores,
+    name_b: str,
+    b: Scores,
+    *,
+    metric: str,
+    binary: bool = False,
+    scale: float = 100.0,
+    confidence: float = 0.95,
+    seed: int = 0,
+    higher_is_better: bool = True,
+    unit: str = "points",
+) -> Comparison:
+    """Compare `b` against `a` on one metric and say the result in plain words.
+
+    The interval is always the paired bootstrap; the p-value comes from McNemar's test for
+    pass/fail scores and from the paired bootstrap otherwise. `scale` converts the metric to
+    points (100 for metrics in [0, 1]). The warning appears only when the difference is not
+    significant and smaller than the minimum detectable difference: then the dataset, not the
+    models, is the likely reason no winner emerged. With `higher_is_better=False` (a loss, a
+    latency) the lower score wins; `diff` stays `b - a` either way. `unit` names what the
+    sentence counts in: "points" (one decimal) or any other word, or "" (three digits).
+    """
+    _check_unit(confidence, "confidence")
+    x, y = _paired(a, b, name_a, name_b)
+    paired = _paired_bootstrap(x, y, confidence, 10_000, seed)
+    test: Literal["McNemar", "paired bootstrap"]
+    if binary:
+        passes = _pass_fail(x, name_a), _pass_fail(y, name_b)
+        p_value, test = mcnemar(*passes).p_value, "McNemar"
+    else:
+        p_value, test = paired.p_value, "paired bootstrap"
+    mdd = _mdd(x, y, alpha=1.0 - confidence, power=0.80)
+    return _described(
+        name_a,
+        name_b,
+        metric,
+        paired,
+        p_value=p_value,
+        test=test,
+        mdd=mdd,
+        confidence=confidence,
+        scale=scale,
+        higher_is_better=higher_is_better,
+        unit=unit,
+    )
+
+
+# -- corpus-level metrics -------------------------------------------------------------------
+
+CorpusStatistic = Callable[..., Any]
+"""A corpus value from per-item columns, vectorized: `statistic(*columns, axis=-1)`, e.g.
+`lambda ll, words, axis: np.exp(-ll.sum(axis) / words.sum(axis))` for word perplexity."""
+
+
+def _columns(columns: Sequence[Scores], name: str) -> list[FloatArray]:
+    arrays = [_scores(c, f"{name} column {i}") for i, c in enumerate(columns)]
+    if not arrays or len({a.size for a in arrays}) != 1:
+        raise ValueError(f"{name} needs one or more columns of the same length")
+    return arrays
+
+
+def corpus_ci(
+    columns: Sequence[Scores],
+    statistic: CorpusStatistic,
+    *,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """A corpus-level value (a ratio of sums, such as perplexity) and its percentile-bootstrap
+    interval: items are resampled with all their columns together and the value recomputed.
+    `mean` holds the corpus value itself, not a mean of per-item values."""
+    _check_unit(confidence, "confidence")
+    _check_resamples(resamples)
+    arrays = _columns(columns, "columns")
+    value = float(statistic(*arrays, axis=-1))
+    n = int(arrays[0].size)
+    if n == 1:
+        return Interval(mean=value, low=value, high=value, n=1)
+    result = stats.bootstrap(
+        tuple(arrays),
+        statistic,
+        n_resamples=resamples,
+        batch=max(1, _BATCH_ELEMENTS // (n * len(arrays))),
+        vectorized=True,
+        paired=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return Interval(mean=value, low=float(low), high=float(high), n=n)
+
+
+def compare_corpus(
+    name_a: str,
+    a: Sequence[Scores],
+    name_b: str,
+    b: Sequence[Scores],
+    *,
+    metric: str,
+    statistic: CorpusStatistic,
+    higher_is_better: bool = True,
+    unit: str = "",
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> Comparison:
+    """Compare a corpus-level metric (see `corpus_ci`) of `b` against `a` on the same items.
+
+    The paired bootstrap resamples items, recomputes both corpus values on the same resample and
+    takes their difference; the p-value is read from that distribution as in `paired_bootstrap`,
+    and the minimum detectable difference is (z_{1-alpha/2} + z_{0.8}) times its spread.
+    """
+    _check_unit(confidence, "confidence")
+    _check_resamples(resamples)
+    x, y = _columns(a, name_a), _columns(b, name_b)
+    if x[0].size != y[0].size or len(x) != len(y):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same columns over the same items "
+            f"({len(x)}x{x[0].size} against {len(y)}x{y[0].size})"
+        )
+    k = len(x)
+
+    def difference(*columns: FloatArray, axis: int = -1) -> Any:
+        return statistic(*columns[k:], axis=axis) - statistic(*columns[:k], axis=axis)
+
+    diff, n = float(difference(*x, *y)), int(x[0].size)
+    if n == 1:
+        paired = PairedDifference(diff=diff, low=diff, high=diff, p_value=1.0, n=1)
+        return _described(
+            name_a,
+            name_b,
+            metric,
+            paired,
+            p_value=1.0,
+            test="paired bootstrap",
+            mdd=math.inf,
+            confidence=confidence,
+            scale=1.0,
+            higher_is_better=higher_is_better,
+            unit=unit,
+        )
+    result = stats.bootstrap(
+        (*x, *y),
+        difference,
+        n_resamples=resamples,
+        batch=max(1, _BATCH_ELEMENTS // (n * 2 * k)),
+        vectorized=True,
+        paired=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = (float(v) for v in result.confidence_interval)
+    boot = np.asarray(result.bootstrap_distribution, dtype=np.float64)
+    if diff == 0.0:
+        p_value = 1.0
+    else:
+        tolerance = 1e-12 * max(1.0, abs(diff))
+        other_side = float(np.mean(boot * math.copysign(1.0, diff) <= tolerance))
+        p_value = min(1.0, max(2.0 * other_side, 1.0 / boot.size))
+    alpha = 1.0 - confidence
+    z = float(stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(0.80))
+    mdd = z * float(np.std(boot, ddof=1))
+    paired = PairedDifference(diff=diff, low=low, high=high, p_value=p_value, n=n)
+    return _described(
+        name_a,
+        name_b,
+        metric,
+        paired,
+        p_value=p_value,
+        test="paired bootstrap",
+        mdd=mdd,
+        confidence=confidence,
+        scale=1.0,
+        higher_is_better=higher_is_better,
+        unit=unit,
     )

@@ -3,6 +3,8 @@
 Rows are keyed by a hash of the backend, the prompt and the generation settings, so a rerun (or
 `--resume` after a crash) skips what is done and never stores an item twice. Scores are not
 stored: they are recomputed from the outputs, so a metric can change without rerunning models.
+A second table keeps what is measured per run rather than per item (where the model ran, its
+peak device memory), so a resumed study still reports them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,32 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    backend TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    device TEXT,
+    dtype TEXT,
+    peak_memory_bytes INTEGER,
+    updated TEXT DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (backend, settings)
+)
+"""
+
+# The peak over every run of this backend and settings: a resumed run may have held less.
+UPSERT_RUN = """
+INSERT INTO runs (backend, settings, device, dtype, peak_memory_bytes) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (backend, settings) DO UPDATE SET
+    device = excluded.device,
+    dtype = excluded.dtype,
+    peak_memory_bytes = CASE
+        WHEN runs.peak_memory_bytes IS NULL THEN excluded.peak_memory_bytes
+        WHEN excluded.peak_memory_bytes IS NULL THEN runs.peak_memory_bytes
+        ELSE MAX(runs.peak_memory_bytes, excluded.peak_memory_bytes) END,
+    updated = CURRENT_TIMESTAMP
+"""
+
+
 COLUMNS = (
     "cache_key, model, item_id, prompt, output, loglikelihoods, prompt_tokens, output_tokens, "
     "seconds, ttft_s"
@@ -56,6 +84,18 @@ class Sample(BaseModel):
     ttft_s: float | None = None
 
 
+class RunInfo(BaseModel):
+    """Where a backend ran and the most device memory it held (None off CUDA)."""
+
+    device: str | None = None
+    dtype: str | None = None
+    peak_memory_bytes: int | None = None
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, ensure_ascii=False)
+
+
 def cache_key(backend: str, prompt: str, settings: dict[str, Any]) -> str:
     payload = json.dumps([backend, prompt, settings], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -68,6 +108,7 @@ class Store:
             self.db = sqlite3.connect(path)
             self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write loses nothing committed
             self.db.execute(SCHEMA)
+            self.db.execute(RUNS_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise LLMSelectError(f"not a usable result store: {exc}", file=path) from exc
         self.path = path
@@ -128,6 +169,22 @@ class Store:
                     ttft_s=row[9],
                 )
         return result
+
+    def put_run(self, backend: str, settings: dict[str, Any], info: RunInfo) -> None:
+        with self.db:
+            self.db.execute(
+                UPSERT_RUN,
+                (backend, settings_key(settings), info.device, info.dtype, info.peak_memory_bytes),
+            )
+
+    def run_info(self, backend: str, settings: dict[str, Any]) -> RunInfo | None:
+        row = self.db.execute(
+            "SELECT device, dtype, peak_memory_bytes FROM runs WHERE backend = ? AND settings = ?",
+            (backend, settings_key(settings)),
+        ).fetchone()
+        if row is None:
+            return None
+        return RunInfo(device=row[0], dtype=row[1], peak_memory_bytes=row[2])
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])

@@ -31,10 +31,13 @@ class DatasetSpec(Strict):
     path: str
     fields: FieldMap = Field(default_factory=FieldMap)
     limit: int | None = Field(default=None, ge=1)
+    split: str | None = None
+    """For a dataset folder: the split to read (default: test, then validation, then train)."""
 
 
 class TaskSpec(Strict):
-    kind: Literal["generate", "multiple_choice"] = "generate"
+    kind: Literal["generate", "multiple_choice", "perplexity"] = "generate"
+    """`perplexity` scores each text's log-likelihood: word and byte perplexity, bits per byte."""
     template: str | None = None
     few_shot: int = Field(default=0, ge=0, le=64)
     """Examples taken from the start of the dataset and left out of the scored items."""
@@ -45,6 +48,17 @@ class TaskSpec(Strict):
     """Send each prompt as a user message through the model's own chat template."""
     choice_prefix: str = " "
     """Put between the prompt and each choice when scoring log-likelihoods (lm-eval's default)."""
+    max_length: int | None = Field(default=None, ge=2, le=1_048_576)
+    """Perplexity: tokens per rolling window (default: the model's own maximum length)."""
+
+    @model_validator(mode="after")
+    def _perplexity_scores_text_as_is(self) -> TaskSpec:
+        # A perplexity is of a text alone: examples or a chat turn around it would change it.
+        if self.kind == "perplexity" and (self.few_shot or self.chat):
+            raise ValueError("a perplexity task takes neither few_shot nor chat")
+        if self.max_length is not None and self.kind != "perplexity":
+            raise ValueError("max_length applies to the perplexity task only")
+        return self
 
 
 class MetricSpec(Strict):

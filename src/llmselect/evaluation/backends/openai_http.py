@@ -172,5 +172,72 @@ class OpenAIBackend:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(lambda r: score(*r), requests))
 
+    def loglikelihood_rolling(self, texts: list[str], max_length: int | None = None) -> list[float]:
+        """Each text's log-likelihood from one `echo` + `logprobs` completion of the whole text.
+
+        The server scores the text in one piece (no windows: it must fit the server's context)
+        and cannot score the text's first token unless it puts a BOS token before it, as vLLM
+        and llama.cpp's server do for models that have one. `max_tokens: 0` is asked first;
+        a server that refuses it is asked for one token, which is then left out.
+        """
+        if max_length is not None:
+            raise LLMSelectError(
+                "`max_length` sets the windows of a local model; a server scores each text whole",
+                file=self.url,
+                field="task.max_length",
+                hint="remove max_length, or run this model from a transformers folder",
+            )
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._text_loglikelihood, texts))
+
+    def _text_loglikelihood(self, text: str) -> float:
+        def once(max_tokens: int) -> httpx.Response:
+            body = {
+                "model": self.model,
+                "prompt": text,
+                "max_tokens": max_tokens,
+                "echo": True,
+                "logprobs": 1,
+                "temperature": 0,
+            }
+            response = self.client.post("/completions", json=body)
+            if response.status_code in RETRY_STATUS:
+                raise _Retryable(f"HTTP {response.status_code}")
+            try:
+                response.json()
+            except json.JSONDecodeError as exc:
+                raise _Retryable("malformed answer (not JSON)") from exc
+            return response
+
+        response: httpx.Response = self._with_retries("log-likelihood", lambda: once(0))
+        if 400 <= response.status_code < 500:
+            # Some servers (and OpenAI's API) want at least one token: ask for one, drop it.
+            response = self._with_retries("log-likelihood", lambda: once(1))
+        if response.status_code >= 400:
+            raise LLMSelectError(
+                f"the server refused to score a text: HTTP {response.status_code} "
+                f"{response.text[:200]!r}",
+                file=self.url,
+                field="task.kind",
+                hint="the perplexity task needs `echo` and `logprobs` on /completions (vLLM and "
+                "llama.cpp's server have them), and each text must fit the server's context",
+            )
+        try:
+            logprobs = response.json()["choices"][0]["logprobs"]
+            offsets, values = logprobs["text_offset"], logprobs["token_logprobs"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMSelectError(
+                "the server did not return the text's log-probabilities (`echo` + `logprobs`)",
+                file=self.url,
+                field="task.kind",
+                hint="use a server that supports echo with logprobs on /completions (vLLM, "
+                "llama.cpp's server), or a transformers folder",
+            ) from exc
+        # Tokens at or past the end of the text are generated, not part of it; a None is the
+        # first token, which has nothing before it to be predicted from.
+        return float(
+            sum(v for o, v in zip(offsets, values, strict=True) if o < len(text) and v is not None)
+        )
+
     def close(self) -> None:
         self.client.close()
