@@ -25,7 +25,10 @@ class TransformersBackend:
         allow_pickle: bool = False,
         trust_remote_code: bool = False,
         device: str | None = None,
+        static_cache: bool | None = None,
     ) -> None:
+        """`static_cache`: decode with a static KV cache and a compiled step (default: on CUDA,
+        for models transformers can compile; the CPU keeps the dynamic cache)."""
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -63,6 +66,14 @@ class TransformersBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "left"
+        compilable = bool(getattr(self.model, "_can_compile_fullgraph", False))
+        if static_cache is None:
+            static_cache = self.device.startswith("cuda") and compilable
+        self.static_cache = static_cache
+        self._cache_length = 0
+        """The static cache's length so far: it only grows, so compiled shapes stay few."""
+        self._warm_shapes: set[tuple[int, int]] = set()
+        """(rows, cache length) pairs already compiled and captured by a warm-up run."""
 
     def chat_prompt(self, prompt: str) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
@@ -77,9 +88,12 @@ class TransformersBackend:
         )
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[Generation]:
+        from llmselect.evaluation.backends.transformers_hooks import FirstTokenClock, stop_in_output
+
         torch = self.torch
         if settings.chat:
             prompts = [self.chat_prompt(p) for p in prompts]
+        stop = [s for s in settings.stop if s]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
@@ -91,16 +105,40 @@ class TransformersBackend:
                 padding=True,
                 add_special_tokens=not settings.chat,
             ).to(self.device)
-            options: dict[str, Any] = {"max_new_tokens": settings.max_tokens, "do_sample": False}
+            width = encoded["input_ids"].shape[1]
+            options: dict[str, Any] = {
+                "max_new_tokens": settings.max_tokens,
+                "do_sample": False,
+                "pad_token_id": self.tokenizer.pad_token_id,
+            }
             if settings.temperature > 0:
                 options.update(do_sample=True, temperature=settings.temperature)
+            if self.static_cache:
+                # transformers compiles the decode step (not the prefill) for a static cache, once
+                # per (rows, cache length): a cache sized in powers of two that never shrinks keeps
+                # those shapes few, whatever the prompts' lengths.
+                needed = width + settings.max_tokens
+                self._cache_length = max(self._cache_length, 256, 1 << (needed - 1).bit_length())
+                options.update(cache_implementation="static", max_cache_len=self._cache_length)
+                shape = (len(chunk), self._cache_length)
+                if shape not in self._warm_shapes:
+                    # Compile and capture the step outside the timed run.
+                    warm = min(4, settings.max_tokens)
+                    with torch.no_grad():
+                        self.model.generate(
+                            **encoded, **{**options, "max_new_tokens": warm, "min_new_tokens": warm}
+                        )
+                    self._warm_shapes.add(shape)
+            if stop:
+                # Halt once every row's output holds a stop string; apply_stop still cuts it.
+                options["stopping_criteria"] = stop_in_output(self.tokenizer, stop, width)
+            clock = FirstTokenClock()
             began = time.perf_counter()
             with torch.no_grad():
-                out = self.model.generate(
-                    **encoded, pad_token_id=self.tokenizer.pad_token_id, **options
-                )
+                out = self.model.generate(**encoded, streamer=clock, **options)
             seconds = (time.perf_counter() - began) / len(chunk)
-            width = encoded["input_ids"].shape[1]
+            # Every row of a batch gets its first token at the same time.
+            ttft = None if clock.first_token_at is None else clock.first_token_at - began
             for row, index in enumerate(chunk):
                 new = out[row, width:]
                 text = str(self.tokenizer.decode(new, skip_special_tokens=True))
@@ -110,6 +148,7 @@ class TransformersBackend:
                     prompt_tokens=prompt_tokens,
                     output_tokens=int((new != self.tokenizer.pad_token_id).sum()),
                     seconds=seconds,
+                    ttft_s=ttft,
                 )
         return [results[i] for i in range(len(prompts))]
 
@@ -117,6 +156,12 @@ class TransformersBackend:
         torch = self.torch
         scores = []
         for context, continuation in requests:
+            # A context's trailing spaces go to the continuation, as lm-evaluation-harness's
+            # `_encode_pair` does: "A: " + "Paris" is scored as "A:" + " Paris", since the
+            # whole text tokenizes the space into the continuation's first token.
+            stripped = context.rstrip()
+            if stripped:
+                context, continuation = stripped, context[len(stripped) :] + continuation
             # Tokenize the whole and the context, as lm-evaluation-harness does, so that a
             # token spanning the boundary is attributed to the continuation.
             # A chat-formatted context already starts with the BOS token: do not add another.
@@ -134,6 +179,51 @@ class TransformersBackend:
             picked = logprobs[torch.arange(len(targets)), targets]
             scores.append(float(picked[n_context - 1 :].sum()))
         return scores
+
+    def loglikelihood_rolling(self, texts: list[str], max_length: int | None = None) -> list[float]:
+        """Each text's total log-likelihood, scored in disjoint windows of the model's maximum
+        length as lm-evaluation-harness does (see `rolling_windows`). The text is tokenized
+        without special tokens and its first token predicted after BOS (EOS without one)."""
+        from llmselect.evaluation.backends.base import model_max_length, rolling_windows
+
+        torch = self.torch
+        length = max_length or model_max_length(self.model.config, self.tokenizer)
+        prefix = self.tokenizer.bos_token_id
+        prefix = prefix if prefix is not None else self.tokenizer.eos_token_id
+        if prefix is None:
+            raise LLMSelectError(
+                f"{self.name} has neither a BOS nor an EOS token to predict the first token from",
+                field="task.kind",
+            )
+        # (text index, the tokens the model reads, the tokens its last positions predict)
+        windows: list[tuple[int, list[int], list[int]]] = []
+        for index, text in enumerate(texts):
+            seq = [prefix, *self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+            for start, end, scored in rolling_windows(len(seq) - 1, length):
+                windows.append((index, seq[start:end], seq[end - scored + 1 : end + 1]))
+        totals = [0.0] * len(texts)
+        # Windows are right-padded into batches; the token budget bounds the logits' memory.
+        per_batch = max(1, min(self.batch_size, 16384 // length))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else prefix
+        for first in range(0, len(windows), per_batch):
+            batch = windows[first : first + per_batch]
+            width = max(len(w) for _, w, _ in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (_, window, _) in enumerate(batch):
+                ids[row, : len(window)] = torch.tensor(window)
+                mask[row, : len(window)] = 1
+            with torch.no_grad():
+                logits = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+                ).logits
+            for row, (index, window, targets) in enumerate(batch):
+                end, n = len(window), len(targets)
+                logprobs = torch.log_softmax(logits[row, end - n : end].float(), dim=-1)
+                positions = torch.arange(n, device=logprobs.device)
+                wanted = torch.tensor(targets, device=logprobs.device)
+                totals[index] += float(logprobs[positions, wanted].sum())
+        return totals
 
     def close(self) -> None:
         del self.model

@@ -1,0 +1,297 @@
+"""Generation throughput: llmselect's transformers backend against lm-evaluation-harness's.
+
+    python benchmarks/eval_throughput.py                       # tiny model built here, CPU
+    python benchmarks/eval_throughput.py --shape small         # 8 layers x 512, CPU
+    python benchmarks/eval_throughput.py --shape 7b --device cuda   # Llama-2-7B shape, bf16
+    python benchmarks/eval_throughput.py --model path/to/hf-folder --device cuda
+
+Both engines get the same model folder, the same prompts, the same batch size and the same
+number of new tokens, greedy (lm-eval's `generate_until` with its HF backend, `hf`; llmselect's
+`TransformersBackend.generate`). Each runs once to warm up (on CUDA llmselect compiles its decode
+step then), then `--repeats` times, the two engines taking turns; the fastest run counts. Prints
+items/s and output tokens/s per engine, llmselect's time to first token, how many outputs are
+the same text, and the ratio llmselect / lm-eval.
+
+Without `--model`, the model is built here with random weights (latency does not depend on
+their values): a Llama of the chosen shape and a word-level tokenizer with exactly the model's
+vocabulary, so that every token id the model can emit decodes. `7b` is Llama-2-7B's shape
+(meta-llama/Llama-2-7b-hf config.json: 32 layers, hidden 4096, MLP 11008, 32 heads, vocabulary
+32000, 4096 positions), built in bf16 on the GPU; it needs CUDA and about 14 GB of disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 320,
+        "max_position_embeddings": 512,
+    },
+    "small": {
+        "hidden_size": 512,
+        "intermediate_size": 1408,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 8,
+        "vocab_size": 8000,
+        "max_position_embeddings": 2048,
+    },
+    # meta-llama/Llama-2-7b-hf config.json
+    "7b": {
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 32000,
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "hidden_act": "silu",
+        "tie_word_embeddings": False,
+    },
+}
+SPECIAL_TOKENS = {
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+}
+
+
+@dataclass
+class Measured:
+    engine: str
+    seconds: float
+    items: int
+    output_tokens: int
+    texts: list[str]
+    ttfts: list[float] = field(default_factory=list)
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.seconds
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.seconds
+
+
+def build_model(folder: Path, shape: str, device: str) -> Path:
+    """A Llama of `shape` with random weights and a word-level tokenizer of its vocabulary."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    if (folder / "config.json").is_file():
+        return folder
+    values = SHAPES[shape]
+    specials = list(SPECIAL_TOKENS.values())
+    words = specials + [f"w{i}" for i in range(values["vocab_size"] - len(specials))]
+    vocab = {w: i for i, w in enumerate(words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast: Any = PreTrainedTokenizerFast  # transformers' annotations are not --strict clean
+    tokenizer = fast(tokenizer_object=tok, **SPECIAL_TOKENS)
+    config = LlamaConfig(
+        **values,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    # bf16 on the GPU from the start: a 7B model in fp32 would need 27 GB to be built.
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    with torch.device(device):
+        auto: Any = LlamaForCausalLM
+        model = auto._from_config(config, dtype=dtype)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    del model
+    return folder
+
+
+def make_prompts(model: Path, n: int, lengths: tuple[int, int], seed: int) -> list[str]:
+    """Texts decoded from random token ids, of lengths drawn in `lengths` (in tokens)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    special = set(tokenizer.all_special_ids)
+    ids = [i for i in range(len(tokenizer)) if i not in special]
+    rng = random.Random(seed)  # noqa: S311 (reproducible prompts, not secrets)
+    return [
+        str(tokenizer.decode(rng.choices(ids, k=rng.randint(*lengths)), skip_special_tokens=True))
+        for _ in range(n)
+    ]
+
+
+class LlmselectEngine:
+    name = "llmselect"
+
+    def __init__(self, model: Path, max_tokens: int, batch: int, device: str) -> None:
+        from llmselect.evaluation.backends.base import GenerationSettings
+        from llmselect.evaluation.backends.transformers_backend import TransformersBackend
+
+        self.backend = TransformersBackend(model, name="bench", batch_size=batch, device=device)
+        self.settings = GenerationSettings(max_tokens=max_tokens)
+
+    def run(self, prompts: list[str]) -> Measured:
+        began = time.perf_counter()
+        outputs = self.backend.generate(prompts, self.settings)
+        seconds = time.perf_counter() - began
+        return Measured(
+            self.name,
+            seconds,
+            len(prompts),
+            sum(o.output_tokens for o in outputs),
+            [o.text for o in outputs],
+            [o.ttft_s for o in outputs if o.ttft_s is not None],
+        )
+
+
+class LmEvalEngine:
+    name = "lm-eval hf"
+
+    def __init__(self, model: Path, max_tokens: int, batch: int, device: str) -> None:
+        from lm_eval.models.huggingface import HFLM
+
+        dtype = "bfloat16" if device == "cuda" else "float32"
+        self.lm = HFLM(pretrained=str(model), device=device, batch_size=batch, dtype=dtype)
+        self.gen_kwargs = {"until": [], "max_gen_toks": max_tokens, "do_sample": False}
+        # lm-eval returns text only: count the tokens it generates the way llmselect does
+        # (new tokens that are not padding), around its own call to `generate`.
+        self.generated = 0
+        original = self.lm._model_generate
+        pad = self.lm.tokenizer.pad_token_id
+
+        def counted(context: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(context, *args, **kwargs)
+            self.generated += int((out[:, context.shape[1] :] != pad).sum())
+            return out
+
+        self.lm._model_generate = counted
+
+    def run(self, prompts: list[str]) -> Measured:
+        from lm_eval.api.instance import Instance
+
+        requests = [
+            Instance(request_type="generate_until", doc={}, arguments=(p, self.gen_kwargs), idx=i)
+            for i, p in enumerate(prompts)
+        ]
+        self.generated = 0
+        began = time.perf_counter()
+        texts = self.lm.generate_until(requests, disable_tqdm=True)
+        seconds = time.perf_counter() - began
+        return Measured(self.name, seconds, len(prompts), self.generated, list(texts))
+
+
+def measure(engines: list[Any], prompts: list[str], repeats: int) -> list[Measured]:
+    """Each engine's fastest run. Runs alternate between the engines, so that a machine busy
+    with other work slows both alike."""
+    for engine in engines:
+        engine.run(prompts)  # warm-up (CUDA: llmselect compiles its decode step here)
+    best: dict[str, Measured] = {}
+    for repeat in range(repeats):
+        for engine in engines if repeat % 2 == 0 else engines[::-1]:
+            measured = engine.run(prompts)
+            if engine.name not in best or measured.seconds < best[engine.name].seconds:
+                best[engine.name] = measured
+    return [best[engine.name] for engine in engines]
+
+
+def report(ours: Measured, theirs: Measured, batch: int, max_tokens: int) -> None:
+    table = Table(title=f"Generation throughput: batch {batch}, {max_tokens} new tokens, greedy")
+    for col in ("engine", "items", "seconds", "items/s", "out tokens", "tokens/s", "TTFT p50 s"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for m in (ours, theirs):
+        ttft = f"{statistics.median(m.ttfts):.4f}" if m.ttfts else "–"
+        table.add_row(
+            m.engine,
+            str(m.items),
+            f"{m.seconds:.2f}",
+            f"{m.items_per_s:.2f}",
+            str(m.output_tokens),
+            f"{m.tokens_per_s:.1f}",
+            ttft,
+        )
+    console.print(table)
+    same = sum(a == b for a, b in zip(ours.texts, theirs.texts, strict=True))
+    console.print(f"same output text: {same}/{len(ours.texts)}")
+    console.print(
+        f"llmselect / lm-eval: items/s x{ours.items_per_s / theirs.items_per_s:.2f}, "
+        f"tokens/s x{ours.tokens_per_s / theirs.tokens_per_s:.2f}"
+    )
+
+
+def token_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH in tokens, got {text!r}") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= LOW <= HIGH, got {text!r}")
+    return pair
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="a local Hugging Face model folder")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--prompt-tokens", type=token_range, default=(16, 128))
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, help="where to keep built models (default: temp)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA GPU here")
+    if args.shape == "7b" and not args.model and args.device != "cuda":
+        parser.error("--shape 7b builds a 13 GB bf16 model and runs on a GPU: add --device cuda")
+    with tempfile.TemporaryDirectory(prefix="llmselect-bench-") as scratch:
+        root = args.workdir or Path(scratch)
+        model = args.model or build_model(root / f"llama-{args.shape}", args.shape, args.device)
+        prompts = make_prompts(model, args.items, args.prompt_tokens, args.seed)
+        console.print(
+            f"model {model} on {args.device}; {args.items} prompts of {args.prompt_tokens[0]}-"
+            f"{args.prompt_tokens[1]} tokens; torch threads {torch.get_num_threads()}"
+        )
+        setup = (model, args.max_tokens, args.batch_size, args.device)
+        engines = [LlmselectEngine(*setup), LmEvalEngine(*setup)]
+        ours, theirs = measure(engines, prompts, args.repeats)
+    report(ours, theirs, args.batch_size, args.max_tokens)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

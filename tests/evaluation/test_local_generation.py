@@ -1,0 +1,164 @@
+"""Local generation with transformers: time to first token, stopping early at a stop string,
+and the static-cache compiled path on CUDA giving the same greedy text as the dynamic one."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmselect.cli import app
+from llmselect.evaluation.backends.base import GenerationSettings, apply_stop
+
+runner = CliRunner()
+PROMPTS = [f"Q: What is the capital of {place}? A:" for place in ("France", "England", "Italy")]
+PROMPTS += ["Q: What is two plus two? A:", "Q: Name a city. A:"]
+
+
+def backend(model: Path, **options: Any) -> Any:
+    pytest.importorskip("torch")
+    from llmselect.evaluation.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend(model, name=str(model), **options)
+
+
+def first_word(text: str) -> tuple[str, int] | None:
+    """The first run of two ASCII letters or more (the tiny model writes mostly byte noise)."""
+    found = re.search(r"[A-Za-z]{2,}", text)
+    return (found.group(), found.end()) if found else None
+
+
+def test_time_to_first_token_is_measured_per_batch(tiny_models: tuple[Path, Path]) -> None:
+    local = backend(tiny_models[1], batch_size=1, device="cpu")
+    outputs = local.generate(PROMPTS[:2], GenerationSettings(max_tokens=16))
+    for out in outputs:
+        assert out.output_tokens > 1
+        # The first token comes strictly before the whole answer.
+        assert out.ttft_s is not None and 0 < out.ttft_s < out.seconds
+
+
+def test_batch_shares_its_time_to_first_token(tiny_models: tuple[Path, Path]) -> None:
+    local = backend(tiny_models[1], batch_size=5, device="cpu")
+    outputs = local.generate(PROMPTS, GenerationSettings(max_tokens=8))
+    assert len({out.ttft_s for out in outputs}) == 1
+    ttft = outputs[0].ttft_s
+    # `seconds` is the batch's time over its prompts; the first token came before the batch ended.
+    assert ttft is not None and 0 < ttft < outputs[0].seconds * len(outputs)
+
+
+def test_eval_reports_time_to_first_token(tmp_path: Path, tiny_models: tuple[Path, Path]) -> None:
+    rows = [{"id": f"q{i}", "question": p, "answer": "Paris"} for i, p in enumerate(PROMPTS)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    study = {
+        "name": "ttft",
+        "dataset": {"path": "data.jsonl", "fields": {"input": "question", "reference": "answer"}},
+        "task": {"kind": "generate", "max_tokens": 6},
+        "metrics": ["exact_match"],
+        "candidates": [{"name": "tiny", "transformers": str(tiny_models[1]), "batch_size": 2}],
+    }
+    (tmp_path / "study.yaml").write_text(json.dumps(study))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["eval", str(tmp_path / "study.yaml"), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    latency = json.loads((out / "results.json").read_text())["models"]["tiny"]["latency"]
+    assert latency["ttft_p50_s"] is not None
+    assert 0 < latency["ttft_p50_s"] <= latency["ttft_p99_s"]
+
+
+def test_stop_string_ends_generation_early_with_the_same_text(
+    tiny_models: tuple[Path, Path],
+) -> None:
+    max_tokens = 32
+    local = backend(tiny_models[1], batch_size=1, device="cpu")
+    full = local.generate(PROMPTS, GenerationSettings(max_tokens=max_tokens))
+    # A stop string the model does produce, early in one of its answers.
+    words = [(*found, i) for i, out in enumerate(full) if (found := first_word(out.text))]
+    assert words, [out.text for out in full]
+    stop, _, index = min(words, key=lambda found: found[1])
+    stopped = local.generate(PROMPTS, GenerationSettings(max_tokens=max_tokens, stop=[stop]))
+    for before, after in zip(full, stopped, strict=True):
+        assert after.text == apply_stop(before.text, [stop])
+    assert stopped[index].text == full[index].text[: full[index].text.index(stop)]
+    assert stopped[index].output_tokens < full[index].output_tokens
+    # Answers without the stop string still run as long as before.
+    for before, after in zip(full, stopped, strict=True):
+        if stop not in before.text:
+            assert after.output_tokens == before.output_tokens
+
+
+def test_stop_string_in_a_batch_stops_only_its_own_row(tiny_models: tuple[Path, Path]) -> None:
+    max_tokens = 24
+    local = backend(tiny_models[1], batch_size=len(PROMPTS), device="cpu")
+    full = local.generate(PROMPTS, GenerationSettings(max_tokens=max_tokens))
+    words = [(*found, i) for i, out in enumerate(full) if (found := first_word(out.text))]
+    assert words, [out.text for out in full]
+    stop, _, index = min(words, key=lambda found: found[1])
+    stopped = local.generate(PROMPTS, GenerationSettings(max_tokens=max_tokens, stop=[stop]))
+    assert [s.text for s in stopped] == [apply_stop(f.text, [stop]) for f in full]
+    assert stopped[index].output_tokens < full[index].output_tokens
+
+
+def test_stop_string_that_begins_in_the_prompt_does_not_stop(
+    tiny_models: tuple[Path, Path],
+) -> None:
+    """apply_stop cuts the output alone, so a stop string that starts in the prompt must not end
+    generation (transformers' own `stop_strings` looks at prompt and output together)."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoTokenizer, StopStringCriteria
+
+    from llmselect.evaluation.backends.transformers_hooks import StopInOutput
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models[1])
+    prompt = tokenizer("Q: What is the capital of France? A:")["input_ids"]
+    answer = tokenizer(" Paris")["input_ids"]
+    ids = torch.tensor([prompt + answer])
+    across = ": Paris"
+    assert bool(StopStringCriteria(tokenizer, [across])(ids, None)[0])
+    assert not bool(StopInOutput(tokenizer, [across], len(prompt))(ids, None)[0])
+    assert bool(StopInOutput(tokenizer, ["Par"], len(prompt))(ids, None)[0])
+    # Row by row: only the row whose output holds the stop string is done.
+    other = tokenizer(" Rome")["input_ids"]
+    assert len(other) == len(answer) == 1
+    both = torch.tensor([prompt + answer, prompt + other])
+    assert StopInOutput(tokenizer, ["Paris"], len(prompt))(both, None).tolist() == [True, False]
+
+
+# -- CUDA: static cache and a compiled decode step -------------------------------------------
+
+
+def cuda_or_skip() -> Any:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    return torch
+
+
+@pytest.mark.gpu
+def test_static_cache_is_the_default_on_cuda(tiny_models: tuple[Path, Path]) -> None:
+    cuda_or_skip()
+    assert backend(tiny_models[1], device="cuda").static_cache is True
+    assert backend(tiny_models[1], device="cpu").static_cache is False
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_static_cache_gives_the_dynamic_paths_greedy_text(
+    tiny_models: tuple[Path, Path], batch_size: int
+) -> None:
+    torch = cuda_or_skip()
+    runs = {}
+    for static in (False, True):
+        local = backend(tiny_models[1], batch_size=batch_size, device="cuda", static_cache=static)
+        # float32 on both paths: a random tiny model's logits are close, bf16 could flip ties.
+        local.model.to(torch.float32)
+        settings = GenerationSettings(max_tokens=20)
+        runs[static] = [out.text for out in local.generate(PROMPTS, settings)]
+        # A second call reuses the compiled step; its outputs do not change.
+        assert [out.text for out in local.generate(PROMPTS, settings)] == runs[static]
+        if static:
+            assert local._warm_shapes, "the static path did not run"
+    assert runs[True] == runs[False]
