@@ -48,7 +48,9 @@ def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
             retries=candidate.retries,
             backoff_s=candidate.retry_backoff_s,
         )
-    raise LLMSelectError(
-        f"candidate {candidate.name!r}: the gguf backend is not available yet",
-        hint="serve the GGUF file with llama.cpp's server and use `openai: http://...`",
+    from llmselect.evaluation.backends.gguf_backend import GGUFBackend
+
+    assert candidate.gguf  # the study allows exactly one backend per candidate
+    return GGUFBackend(
+        (base_dir / candidate.gguf).resolve(), name=backend_identity(candidate, base_dir)
     )
