@@ -21,6 +21,7 @@ from llmselect.errors import LLMSelectError
 
 if TYPE_CHECKING:
     from llmselect.catalog import ModelCard
+    from llmselect.evaluation.study import EvalStudy
     from llmselect.sizing.engines import Engine
     from llmselect.sizing.estimate import Fit
     from llmselect.sizing.hardware import Device
@@ -41,6 +42,8 @@ calibrate_app = typer.Typer(
     help="Measured runs that correct the speed estimates.", no_args_is_help=True
 )
 app.add_typer(calibrate_app, name="calibrate")
+data_app = typer.Typer(help="Check fine-tuning data before training.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 T = TypeVar("T")
@@ -725,6 +728,7 @@ def calibrate_show(as_json: JsonFlag = False) -> None:
     """Calibrated efficiencies per engine and device, from the recorded measurements."""
     from llmselect.catalog import load_catalog
     from llmselect.sizing.calibration import calibrate, load_measurements
+    from llmselect.sizing.detect import CPU_REFERENCE, LOCAL_CPU_ID
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.hardware import find_device
 
@@ -734,7 +738,11 @@ def calibrate_show(as_json: JsonFlag = False) -> None:
     results = []
     for engine_id, device_id in pairs:
         base = run(as_json, partial(get_engine, engine_id))
-        _, calibration = calibrate(base, find_device(device_id), measurements, catalog)
+        if device_id == LOCAL_CPU_ID:  # this machine's CPU: no listed profile, its reference
+            device = find_device(CPU_REFERENCE).model_copy(update={"id": LOCAL_CPU_ID})
+        else:
+            device = run(as_json, partial(find_device, device_id))
+        _, calibration = calibrate(base, device, measurements, catalog)
         if calibration:
             results.append((base, calibration))
     if as_json:
@@ -757,6 +765,12 @@ def evaluate(
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
+    ] = False,
+    no_record: Annotated[
+        bool,
+        typer.Option(
+            "--no-record", help="Do not record local models' measured speed for `fit` calibration."
+        ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -785,21 +799,203 @@ def evaluate(
     )
     with Progress(*columns, disable=as_json, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
+        # Items produced in this run, per model: only new measurements go to calibration.
+        stored_before: dict[str, int] = {}
+        produced: dict[str, int] = {}
 
         def progress(model: str, done: int, total: int) -> None:
             if model not in tasks:
                 tasks[model] = bar.add_task(model, total=total)
             bar.update(tasks[model], completed=done)
+            produced[model] = done - stored_before.setdefault(model, done)
 
         dataset = run(as_json, lambda: run_models(study, base_dir, db, progress))
     results = run(as_json, lambda: write_results(study, base_dir, dataset, db, out))
     db.close()
+    calibration = None
+    if not no_record:
+        calibration = _record_eval_speed(study, study_file, results, produced)
     if as_json:
-        emit_json(results)
+        emit_json({**results, "calibration": calibration} if calibration else results)
         return
     from llmselect.console import console, eval_summary
 
     console().print(eval_summary(results))
+    for entry in (calibration or {}).get("recorded", []):
+        _stderr(
+            f"recorded for `fit` calibration: {entry['model']} on {entry['device']}, "
+            f"{entry['decode_tokens_per_s']:.3g} tokens/s per sequence at batch {entry['batch']}"
+        )
+    for entry in (calibration or {}).get("skipped", []):
+        if entry["card"]:  # said only where the user named a catalog model
+            _stderr(f"not recorded for calibration ({entry['candidate']}): {entry['reason']}")
+
+
+def _record_eval_speed(
+    study: EvalStudy, study_file: Path, results: dict[str, Any], produced: dict[str, int]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """Record each local candidate's measured speed in the sizing calibration store.
+
+    Only models that generated new outputs here with transformers, that match a catalog card
+    (by candidate name or the folder's `_name_or_path`, with the same layer count and width), on
+    a machine whose hardware profile is listed. Servers are skipped: their hardware is unknown.
+    Returns what was recorded and why the rest was not (`card` says which were matched); None
+    when no local model generated anything new.
+    """
+    import datetime
+
+    from llmselect.catalog import load_catalog
+    from llmselect.sizing.calibration import Measurement, record
+    from llmselect.sizing.hardware import find_device
+    from llmselect.sizing.quant import normalize
+
+    local = [c for c in study.candidates if c.transformers and produced.get(c.name)]
+    timed = [c for c in local if (results["models"][c.name]["latency"] or {}).get("tokens_per_s")]
+    if not timed:
+        return None
+    recorded: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    matched: list[tuple[Any, ModelCard]] = []
+    try:
+        catalog = load_catalog()
+    except LLMSelectError as exc:
+        return {"recorded": [], "skipped": [{"candidate": "*", "card": None, "reason": str(exc)}]}
+    for candidate in timed:
+        card, reason = _eval_card(candidate.name, candidate.transformers, study_file, catalog)
+        if card is None:
+            skipped.append({"candidate": candidate.name, "card": None, "reason": reason})
+        else:
+            matched.append((candidate, card))
+    if not matched:
+        return {"recorded": [], "skipped": skipped}
+    try:
+        device, _ = _target_hardware(None)  # one process runs on one of the machine's devices
+        find_device(device.id)  # calibration is kept per listed profile
+    except LLMSelectError as exc:
+        reason = f"this machine has no hardware profile ({exc.message})"
+        skipped += [{"candidate": c.name, "card": card.id, "reason": reason} for c, card in matched]
+        return {"recorded": [], "skipped": skipped}
+    for candidate, card in matched:
+        model = results["models"][candidate.name]
+        latency = model["latency"]
+        if (model.get("device") or "cpu").startswith("cuda") != (device.kind == "gpu"):
+            reason = f"it ran on {model.get('device')}, not on {device.id}"
+            skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
+            continue
+        batch = max(1, min(candidate.batch_size, int(latency.get("n") or 1)))
+        prompt = max(1, round(latency.get("prompt_tokens_p50") or 1))
+        try:
+            quant = normalize(model.get("dtype") or "")
+        except LLMSelectError as exc:
+            skipped.append({"candidate": candidate.name, "card": card.id, "reason": exc.message})
+            continue
+        measurement = Measurement(
+            model=card.id,
+            device=device.id,
+            devices=1,
+            engine="transformers-eager",
+            quant=quant,
+            batch=batch,
+            context=prompt + max(1, round(latency.get("output_tokens_p50") or 1)),
+            prompt_tokens=prompt,
+            # The batch's tokens over its time (prefill included), shared by its sequences.
+            decode_tokens_per_s=latency["tokens_per_s"] / batch,
+            ttft_s=latency.get("ttft_p50_s") or None,
+            peak_memory_bytes=latency.get("peak_memory_bytes") or None,
+            measured_at=datetime.datetime.now(datetime.UTC),
+            source=f"llmselect eval {study_file.name} ({candidate.name})",
+        )
+        record(measurement)
+        recorded.append(measurement.model_dump(mode="json"))
+    return {"recorded": recorded, "skipped": skipped}
+
+
+def _eval_card(
+    name: str, folder: str | None, study_file: Path, catalog: Any
+) -> tuple[ModelCard | None, str]:
+    """The catalog card of a local candidate, or why there is none."""
+    from llmselect.catalog.importers.hf_config import read_config
+
+    path = (study_file.resolve().parent / (folder or "")).resolve() / "config.json"
+    try:
+        config = read_config(path)
+    except LLMSelectError as exc:
+        return None, exc.message
+    for model_id in (name, str(config.get("_name_or_path") or "")):
+        card = catalog.find(model_id) if model_id else None
+        # A name alone is not proof: the card must describe this folder's shape.
+        if card and all(
+            getattr(card.architecture, k, None) in (None, config.get(k))
+            for k in ("num_hidden_layers", "hidden_size")
+        ):
+            return card, ""
+    return None, (
+        "no catalog card with this id and shape: name the candidate by its catalog id, "
+        "or `llmselect catalog import` the folder"
+    )
+
+
+# --------------------------------------------------------------------------- fine-tuning data
+
+
+@data_app.command("check")
+def data_check(
+    train: Annotated[
+        Path,
+        typer.Argument(help="Training set: a data file, or a dataset folder (its train split)."),
+    ],
+    eval_set: Annotated[
+        Path | None,
+        typer.Option("--eval", help="Evaluation set (file or folder), checked for leakage."),
+    ] = None,
+    input_field: Annotated[str, typer.Option(help="Column holding the prompt.")] = "input",
+    reference_field: Annotated[
+        str, typer.Option(help="Column holding the answer to train on.")
+    ] = "reference",
+    near_threshold: Annotated[
+        float,
+        typer.Option(help="Jaccard of character 5-grams from which rows are near duplicates."),
+    ] = 0.8,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Local model folder (its tokenizer counts tokens) or catalog id (its context; "
+            "tokens estimated as characters / 4)."
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        str | None,
+        typer.Option(help="Training sequence length in tokens, e.g. 2048 (default: the context)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Is this data ready for fine-tuning? Duplicates, leakage, lengths, labels, a verdict.
+
+    Exits 0 when the data is ready or usable with warnings, 5 when it is not ready, 1 or 2 on
+    an error."""
+    from llmselect.evaluation.datasets import FieldMap
+    from llmselect.finetune.data_check import NOT_READY_EXIT_CODE, check_data
+
+    tokens = _count("--max-tokens")(max_tokens)
+    report = run(
+        as_json,
+        lambda: check_data(
+            train,
+            eval_set,
+            fields=FieldMap(input=input_field, reference=reference_field),
+            near_threshold=near_threshold,
+            model=model,
+            max_tokens=tokens,
+        ),
+    )
+    if as_json:
+        emit_json(report.model_dump(mode="json"))
+    else:
+        from llmselect.console import console, data_report
+
+        console().print(data_report(report))
+    if report.verdict == "not ready":
+        raise typer.Exit(NOT_READY_EXIT_CODE)
 
 
 @app.command("init")
@@ -955,6 +1151,160 @@ def _target_hardware(gpu: str | None) -> tuple[Device, int]:
     from llmselect.sizing.detect import target_hardware
 
     return target_hardware(gpu)
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+@app.command("finetune")
+def finetune(
+    study_file: Annotated[
+        Path, typer.Argument(help="Selection study (YAML) with a finetune_dataset.")
+    ],
+    model: Annotated[
+        str,
+        typer.Option("--model", help="A candidates.run id: its transformers folder is the base."),
+    ],
+    method: Annotated[
+        str, typer.Option(help="lora, qlora (4-bit base; CUDA and bitsandbytes) or full.")
+    ] = "lora",
+    rank: Annotated[int, typer.Option(min=1, max=4096, help="LoRA rank.")] = 16,
+    targets: Annotated[
+        str, typer.Option(help="LoRA targets: attention or all-linear.")
+    ] = "all-linear",
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Optimizer steps (instead of --epochs).")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(min=0.001, help="Passes over the data (default 3).")
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Peak learning rate (default 2e-4; 2e-5 with --method full)."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Examples per forward pass.")] = 8,
+    grad_accum: Annotated[
+        int, typer.Option("--grad-accum", min=1, help="Forward passes per optimizer step.")
+    ] = 1,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the study's).")] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")
+    ] = 50,
+    recompute: Annotated[
+        bool | None,
+        typer.Option(
+            "--checkpointing/--no-checkpointing",
+            help="Gradient checkpointing (default: on a GPU, off on a CPU).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: STUDY_DIR/finetuned/NAME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint in the output.")
+    ] = False,
+    curve: Annotated[
+        bool,
+        typer.Option("--curve", help="Also train on 12.5, 25 and 50% of the data: does more help?"),
+    ] = False,
+    against: Annotated[
+        list[str] | None,
+        typer.Option("--against", help="Another candidates.run id to measure as is (repeat)."),
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option("--eval/--no-eval", help="Measure before and after on the dataset.")
+    ] = True,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", help="Hardware for the memory check (default: this machine)."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Train although the license gate stops (the card says so)."),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fine-tune a candidate on the study's training data; measure it before and after.
+
+    License gate first (exit 3 when it stops), then a memory check before any weights are
+    loaded (exit 4 when it will not fit), training with checkpoints (--resume continues
+    exactly), the adapter or weights with a model card, and paired scores with 95% CIs."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    from llmselect.console import console, finetune_gate, finetune_preflight, finetune_summary
+    from llmselect.finetune.train import Events, FinetuneRequest, TrainConfig, TrainStep
+    from llmselect.finetune.train import finetune_study as run_finetune
+
+    if steps is not None and epochs is not None:
+        raise typer.BadParameter("give --steps or --epochs, not both", param_hint="--steps")
+    try:
+        config = TrainConfig.model_validate(
+            {
+                "method": method,
+                "rank": rank,
+                "targets": targets,
+                "steps": steps,
+                "epochs": epochs,
+                "lr": lr,
+                "batch": batch,
+                "grad_accum": grad_accum,
+                "checkpoint_every": checkpoint_every,
+                "gradient_checkpointing": recompute,
+            }
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).splitlines()[-1].strip()) from None
+    request = FinetuneRequest(
+        study=study_file,
+        model=model,
+        config=config,
+        out=out,
+        seed=seed,
+        resume=resume,
+        curve=curve,
+        gpu=gpu,
+        force=force,
+        against=against or [],
+        evaluate=evaluate,
+    )
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[loss]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=as_json, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(renderable: Any) -> None:
+            if not as_json:
+                bar.console.print(renderable)
+
+        def step(s: TrainStep) -> None:
+            loss = f"loss {s.loss:.4f}" if s.loss is not None else ""
+            if s.run not in tasks:
+                tasks[s.run] = bar.add_task(f"train {s.run}", total=s.total, loss="")
+            bar.update(tasks[s.run], completed=s.step, loss=loss)
+
+        def evaluation(name: str, done: int, total: int) -> None:
+            key = f"eval {name}"
+            if key not in tasks:
+                tasks[key] = bar.add_task(key, total=total, loss="")
+            bar.update(tasks[key], completed=done)
+
+        events = Events(
+            gate=lambda g: show(finetune_gate(g)),
+            preflight=lambda p: show(finetune_preflight(p, model)),
+            step=step,
+            evaluation=evaluation,
+        )
+        result = run(as_json, lambda: run_finetune(request, events))
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+        return
+    console().print(finetune_summary(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

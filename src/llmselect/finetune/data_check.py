@@ -1,0 +1,862 @@
+"""Is this data ready for fine-tuning? `check_data` answers with a `DataReport`.
+
+It counts rows and usable rows, finds duplicates within the training set (identical, and near
+identical by MinHash over character shingles, confirmed by exact Jaccard), finds evaluation rows
+that leak from the training set, measures token lengths against the model's context, checks
+label balance when the references look like class labels, and ends with a plain verdict and
+advice. Files are read by the evaluation loader (`load_dataset`), so formats, field mapping and
+line-numbered errors are those of `llmselect eval`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from llmselect.errors import LLMSelectError, UsageError
+from llmselect.evaluation.datasets import FieldMap, Item, load_dataset
+
+DEFAULT_NEAR_THRESHOLD = 0.8
+NOT_READY_EXIT_CODE = 5
+"""`llmselect data check` exits with this when the verdict is `not ready` (errors exit 1 or 2)."""
+
+SHINGLE_CHARS = 5
+"""Character 5-grams: short prompts have too few word n-grams to tell a typo from a new text."""
+NUM_PERMUTATIONS = 64
+"""Candidates and their estimate; the exact Jaccard of each candidate pair decides."""
+CANDIDATE_RECALL = 0.999
+"""LSH bands are chosen so that a pair exactly at the threshold is a candidate this often."""
+ESTIMATE_SIGMAS = 4.5
+"""Candidates whose MinHash estimate is this many standard errors below the threshold are
+dropped before the exact check (a true pair is dropped about once in 100,000)."""
+ESTIMATE_CHUNK = 1 << 15
+MINHASH_CHUNK = 1 << 22
+"""Shingles permuted at once: bounds the working array to 32 MiB."""
+EXAMPLE_SEPARATOR = " ␞ "
+"""Joins the normalized input and reference: a boundary no normalized text can blur."""
+
+MIN_EXAMPLES = 10
+"""Below this many usable rows fine-tuning is not worth starting."""
+FEW_EXAMPLES = 100
+CHARS_PER_TOKEN = 4
+"""The usual estimate for English text with a BPE tokenizer."""
+TRUNCATED_BLOCKER_SHARE = 0.5
+LABEL_MAX_DISTINCT = 20
+LABEL_MAX_DISTINCT_SHARE = 0.05
+LABEL_MIN_MEAN_COUNT = 5
+"""References are labels only when each distinct value repeats this often on average."""
+IMBALANCE_MAJORITY_SHARE = 0.8
+IMBALANCE_RATIO = 10
+LINES_SHOWN = 8
+
+Verdict = Literal["ready", "usable with warnings", "not ready"]
+Severity = Literal["blocker", "warning", "note"]
+Key = Literal["input", "input+reference"]
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+
+
+# --------------------------------------------------------------------------- report
+
+
+class Advice(BaseModel):
+    severity: Severity
+    """blocker: makes the verdict `not ready`; warning: `usable with warnings`; note: neither."""
+    check: str
+    message: str
+
+
+class Match(BaseModel):
+    """Row `line` repeats row `of_line` (an earlier training row, or a training row for leakage)."""
+
+    line: int
+    of_line: int
+    similarity: float
+    """Jaccard of the character 5-gram sets after normalization; 1.0 when identical."""
+    on: Key
+    identical: bool
+    """Identical after normalizing Unicode forms, case and spacing."""
+
+
+class Duplicates(BaseModel):
+    identical: list[Match]
+    """One per training row whose input and reference repeat an earlier row's."""
+    near: list[Match]
+    """One per training row (not identical) at least `near_threshold` alike to an earlier one."""
+    conflicting: list[Match]
+    """One per training row with the same input as an earlier row but another reference."""
+
+
+class Leakage(BaseModel):
+    eval: str
+    eval_rows: int
+    leaked: list[Match]
+    """One per leaked evaluation row: `line` is in the evaluation set, `of_line` in training."""
+    identical_input: int
+    near_input: int
+    identical_example: int
+    near_example: int
+    """Counts per kind; a row can count in several (an identical example has an identical input)."""
+
+
+class TokenLengths(BaseModel):
+    counted_with: str
+    estimated: bool
+    """True when tokens are characters / 4, not a tokenizer's count."""
+    min: int
+    p50: int
+    p90: int
+    p99: int
+    max: int
+    context: int | None
+    context_source: str | None
+    max_tokens: int | None
+    limit: int | None
+    """`max_tokens` when given, else the context."""
+    over_limit_lines: list[int]
+
+
+class LabelBalance(BaseModel):
+    counts: dict[str, int]
+    """Most frequent first."""
+    majority: str
+    majority_share: float
+    minority: str
+    minority_count: int
+    imbalanced: bool
+    unseen_eval_labels: list[str]
+    """Evaluation references that no training row has."""
+
+
+class DataReport(BaseModel):
+    train: str
+    train_sha256: str
+    eval: str | None
+    eval_sha256: str | None
+    fields: FieldMap
+    near_threshold: float
+    rows: int
+    usable_rows: int
+    """Rows with an input and a non-empty reference: what training can use."""
+    empty_reference_lines: list[int]
+    duplicates: Duplicates
+    leakage: Leakage | None
+    lengths: TokenLengths
+    labels: LabelBalance | None
+    verdict: Verdict
+    advice: list[Advice]
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    input: str
+    reference: str
+    input_key: str
+    example_key: str
+
+
+def normalize(text: str) -> str:
+    """Unicode compatibility forms, case and spacing do not make two examples different."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _reference_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _row(item: Item) -> _Row:
+    reference = _reference_text(item.reference)
+    return _Row(
+        line=item.line,
+        input=item.input,
+        reference=reference,
+        input_key=normalize(item.input),
+        example_key=normalize(item.input) + EXAMPLE_SEPARATOR + normalize(reference),
+    )
+
+
+# --------------------------------------------------------------------------- near duplicates
+
+
+def _mix(x: U64) -> U64:
+    """splitmix64's finalizer: every input bit reaches every output bit (in a new array)."""
+    x = x ^ (x >> np.uint64(30))
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@dataclass(frozen=True)
+class _Shingles:
+    hashes: U64
+    """Every text's shingle hashes, text after text."""
+    starts: I64
+    counts: I64
+
+    def of(self, index: int) -> U64:
+        start = int(self.starts[index])
+        return self.hashes[start : start + int(self.counts[index])]
+
+
+def _shingles(texts: Sequence[str], k: int = SHINGLE_CHARS) -> _Shingles:
+    """Hash every character k-gram of every text at once (a text shorter than k is one shingle)."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    pad = "\0" * k  # separates texts so that no window spans two of them
+    codes = np.frombuffer((pad.join(texts) + pad).encode("utf-32-le"), dtype=np.uint32)
+    codes64 = codes.astype(np.uint64)
+    positions = len(codes64) - k + 1
+    weights = _mix(np.arange(1, k + 1, dtype=np.uint64)) | np.uint64(1)
+    window = codes64[:positions] * weights[0]
+    term = np.empty_like(window)
+    for j in range(1, k):
+        np.multiply(codes64[j : j + positions], weights[j], out=term)
+        window += term
+    window = _mix(window)
+    counts = np.maximum(lengths - k + 1, 1)
+    offsets = np.cumsum(lengths + k) - (lengths + k)
+    starts = np.cumsum(counts) - counts
+    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+    return _Shingles(window[np.repeat(offsets, counts) + within], starts, counts)
+
+
+def _signatures(shingles: _Shingles, num_perm: int = NUM_PERMUTATIONS) -> U32:
+    """MinHash: per text, the least value of each of `num_perm` bijections h -> a*h + b (mod
+    2^64, a odd) of its shingle hashes. One permutation at a time over a flat array is several
+    times faster in numpy than a 2-D block reduced along its rows."""
+    rng = np.random.default_rng(20240601)
+    multipliers = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
+    offsets = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    texts = len(shingles.starts)
+    # The high 32 bits of each minimum: collisions stay negligible, memory halves.
+    signatures = np.empty((texts, num_perm), dtype=np.uint32)
+    ends = shingles.starts + shingles.counts
+    first = 0
+    while first < texts:
+        # Texts whose shingles fit in one chunk (at least one text, however long).
+        limit = shingles.starts[first] + MINHASH_CHUNK
+        last = max(first + 1, int(np.searchsorted(ends, limit, side="right")))
+        block = shingles.hashes[shingles.starts[first] : ends[last - 1]]
+        segments = shingles.starts[first:last] - shingles.starts[first]
+        values = np.empty_like(block)
+        for p in range(num_perm):
+            np.multiply(block, multipliers[p], out=values)
+            values += offsets[p]
+            signatures[first:last, p] = np.minimum.reduceat(values, segments) >> np.uint64(32)
+        first = last
+    return signatures
+
+
+def _rows_per_band(threshold: float, num_perm: int = NUM_PERMUTATIONS) -> int:
+    """The widest band that still makes a pair at the threshold a candidate often enough."""
+    best = 1
+    for rows in range(1, num_perm + 1):
+        if num_perm % rows:
+            continue
+        bands = num_perm // rows
+        if 1 - (1 - threshold**rows) ** bands >= CANDIDATE_RECALL:
+            best = rows
+    return best
+
+
+def _candidate_pairs(signatures: U32, rows_per_band: int) -> I64:
+    """Pairs (i < j) that share a band; in a bucket each text meets its first and its previous."""
+    found: list[I64] = []
+    texts, num_perm = signatures.shape
+    for band in range(num_perm // rows_per_band):
+        key = np.zeros(texts, dtype=np.uint64)
+        for column in range(band * rows_per_band, (band + 1) * rows_per_band):
+            key = _mix(key ^ signatures[:, column].astype(np.uint64))
+        order = np.argsort(key, kind="stable").astype(np.int64)  # equal keys keep index order
+        same = key[order][1:] == key[order][:-1]
+        starts_group = np.concatenate(([True], ~same))
+        positions = np.arange(texts, dtype=np.int64)
+        head = np.maximum.accumulate(np.where(starts_group, positions, 0))
+        member = ~starts_group
+        found.append(np.stack([order[head[member]], order[member]], axis=1))
+        found.append(np.stack([order[:-1][same], order[1:][same]], axis=1))
+    # One integer per pair: a 1-D unique is much faster than np.unique(axis=0).
+    codes = np.unique(np.concatenate([p[:, 0] * texts + p[:, 1] for p in found]))
+    return np.stack([codes // texts, codes % texts], axis=1)
+
+
+@dataclass(frozen=True)
+class _Sketch:
+    """What the near-duplicate search needs of each text: its MinHash signature and, for the
+    few candidate pairs, its set of shingle hashes."""
+
+    signatures: U32
+    shingle_set: Callable[[int], frozenset[int]]
+
+
+def _sketch(texts: Sequence[str]) -> _Sketch:
+    shingles = _shingles(texts)
+    return _Sketch(_signatures(shingles), cache(lambda i: frozenset(shingles.of(i).tolist())))
+
+
+def _near(sketch: _Sketch, threshold: float) -> list[tuple[int, int, float]]:
+    signatures = sketch.signatures
+    if len(signatures) < 2:
+        return []
+    pairs = _candidate_pairs(signatures, _rows_per_band(threshold))
+    error = np.sqrt(threshold * (1 - threshold) / signatures.shape[1])
+    least = threshold - ESTIMATE_SIGMAS * error
+    keep = np.zeros(len(pairs), dtype=bool)
+    for first in range(0, len(pairs), ESTIMATE_CHUNK):
+        chunk = pairs[first : first + ESTIMATE_CHUNK]
+        estimate = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+        keep[first : first + ESTIMATE_CHUNK] = estimate >= least
+    found = []
+    # Python sets beat np.intersect1d on a few hundred items: no sorting, no array overhead.
+    for i, j in pairs[keep].tolist():
+        a, b = sketch.shingle_set(i), sketch.shingle_set(j)
+        shared = len(a & b)
+        similarity = shared / (len(a) + len(b) - shared)
+        if similarity >= threshold:
+            found.append((i, j, similarity))
+    return found
+
+
+def near_pairs(texts: Sequence[str], threshold: float) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, similarity), i < j, of texts whose character 5-gram sets have a Jaccard
+    similarity of at least `threshold`. MinHash and LSH find candidates; the exact Jaccard
+    decides, so a reported pair is never a false positive. Pass distinct texts: identical
+    ones are cheaper to find with a dict."""
+    return _near(_sketch(texts), threshold)
+
+
+class _Sketches:
+    """Sketches of the rows' inputs, and of their inputs joined to their references.
+
+    A joined text's shingles are its input's plus those of its tail (the input's last k-1
+    characters, the separator and the reference), and a MinHash of a union is the elementwise
+    minimum of the parts' MinHashes: the inputs are hashed once for both keys."""
+
+    def __init__(self, rows: Sequence[_Row]) -> None:
+        self._input_index: dict[str, int] = {}
+        self._input_of: dict[str, str] = {}
+        for row in rows:
+            if row.input_key:
+                self._input_index.setdefault(row.input_key, len(self._input_index))
+            self._input_of.setdefault(row.example_key, row.input_key)
+        self._inputs = _sketch(list(self._input_index))
+
+    def inputs(self, texts: Sequence[str]) -> _Sketch:
+        index = [self._input_index[text] for text in texts]
+        return _Sketch(self._inputs.signatures[index], lambda i: self._inputs.shingle_set(index[i]))
+
+    def examples(self, texts: Sequence[str]) -> _Sketch:
+        heads, tails = [], []
+        for text in texts:
+            head = self._input_of[text]
+            whole = len(head) >= SHINGLE_CHARS  # else the input is no shingle of the example
+            heads.append(self._input_index[head] if whole else -1)
+            tails.append(text[max(0, len(head) - SHINGLE_CHARS + 1) :])
+        tail = _sketch(tails)
+        signatures = tail.signatures.copy()
+        has = np.array(heads, dtype=np.int64) >= 0
+        picked = np.array(heads, dtype=np.int64)[has]
+        signatures[has] = np.minimum(signatures[has], self._inputs.signatures[picked])
+
+        def shingle_set(i: int) -> frozenset[int]:
+            own = tail.shingle_set(i)
+            return own | self._inputs.shingle_set(heads[i]) if heads[i] >= 0 else own
+
+        return _Sketch(signatures, cache(shingle_set))
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """For one key: each row's best earlier training match, in training and in evaluation."""
+
+    train: dict[int, Match]
+    eval: dict[int, Match]
+
+
+def _match(
+    train: list[_Row],
+    evaluation: list[_Row],
+    on: Key,
+    sketch: Callable[[Sequence[str]], _Sketch],
+    threshold: float,
+) -> _Matches:
+    def key_of(row: _Row) -> str:
+        return row.input_key if on == "input" else row.example_key
+
+    distinct: dict[str, int] = {}
+    for row in [*train, *evaluation]:
+        if key_of(row):
+            distinct.setdefault(key_of(row), len(distinct))
+    first_train: dict[int, int] = {}  # distinct text -> index in `train` of its first row
+    train_matches: dict[int, Match] = {}
+    for index, row in enumerate(train):
+        text = distinct.get(key_of(row))
+        if text is None:
+            continue
+        if text in first_train:
+            earlier = train[first_train[text]].line
+            train_matches[index] = Match(
+                line=row.line, of_line=earlier, similarity=1.0, on=on, identical=True
+            )
+        else:
+            first_train[text] = index
+    eval_matches: dict[int, Match] = {}
+    for index, row in enumerate(evaluation):
+        text = distinct.get(key_of(row))
+        if text is not None and text in first_train:
+            eval_matches[index] = Match(
+                line=row.line,
+                of_line=train[first_train[text]].line,
+                similarity=1.0,
+                on=on,
+                identical=True,
+            )
+
+    eval_by_text: dict[int, list[int]] = {}
+    for index, row in enumerate(evaluation):
+        text = distinct.get(key_of(row))
+        if text is not None and text not in first_train:
+            eval_by_text.setdefault(text, []).append(index)
+    for a, b, similarity in _near(sketch(list(distinct)), threshold):
+        for one, other in ((a, b), (b, a)):
+            if other not in first_train:
+                continue
+            partner = train[first_train[other]]
+            candidates: list[tuple[dict[int, Match], int, _Row]] = []
+            if one in first_train and train[first_train[one]].line > partner.line:
+                candidates.append((train_matches, first_train[one], train[first_train[one]]))
+            candidates += [(eval_matches, i, evaluation[i]) for i in eval_by_text.get(one, [])]
+            for matches, index, row in candidates:
+                known = matches.get(index)
+                if known is None or (not known.identical and known.similarity < similarity):
+                    matches[index] = Match(
+                        line=row.line,
+                        of_line=partner.line,
+                        similarity=round(similarity, 4),
+                        on=on,
+                        identical=False,
+                    )
+    return _Matches(train_matches, eval_matches)
+
+
+def _duplicates(train: list[_Row], examples: dict[int, Match]) -> Duplicates:
+    first_reference: dict[str, _Row] = {}
+    conflicting = []
+    for row in train:
+        earlier = first_reference.setdefault(row.input_key, row)
+        if earlier is not row and normalize(earlier.reference) != normalize(row.reference):
+            conflicting.append(
+                Match(
+                    line=row.line, of_line=earlier.line, similarity=1.0, on="input", identical=True
+                )
+            )
+    ordered = sorted(examples.values(), key=lambda m: m.line)
+    # Same input with another answer is a conflict, not merely a near repeat.
+    conflicts = {m.line for m in conflicting}
+    return Duplicates(
+        identical=[m for m in ordered if m.identical],
+        near=[m for m in ordered if not m.identical and m.line not in conflicts],
+        conflicting=conflicting,
+    )
+
+
+def _leakage(
+    evaluation: list[_Row], path: Path, by_input: dict[int, Match], by_example: dict[int, Match]
+) -> Leakage:
+    leaked = []
+    for index in sorted(by_input.keys() | by_example.keys()):
+        options = [m for m in (by_example.get(index), by_input.get(index)) if m is not None]
+        # An identical match says more than a near one, then the more alike; on a tie the
+        # whole example (input and reference) says more than the input alone.
+        leaked.append(max(options, key=lambda m: (m.identical, m.similarity)))
+    return Leakage(
+        eval=str(path),
+        eval_rows=len(evaluation),
+        leaked=leaked,
+        identical_input=sum(m.identical for m in by_input.values()),
+        near_input=sum(not m.identical for m in by_input.values()),
+        identical_example=sum(m.identical for m in by_example.values()),
+        near_example=sum(not m.identical for m in by_example.values()),
+    )
+
+
+# --------------------------------------------------------------------------- token lengths
+
+
+@dataclass(frozen=True)
+class _Model:
+    tokenizer: Any
+    name: str
+    context: int | None
+    context_source: str | None
+
+
+def _local_model(folder: Path) -> _Model:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise LLMSelectError(
+            "counting tokens with a local tokenizer needs transformers",
+            file=folder,
+            hint="pip install -e '.[hf]', or pass a catalog id to estimate tokens",
+        ) from exc
+    try:
+        tokenizer: Any = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise LLMSelectError(
+            f"cannot load a tokenizer: {exc}",
+            file=folder,
+            hint="the folder needs tokenizer files as written by save_pretrained",
+        ) from exc
+    context, source = None, None
+    config = folder / "config.json"
+    if config.is_file():
+        from llmselect.catalog.importers.hf_config import architecture_from_config, read_config
+
+        context = architecture_from_config(read_config(config), file=config).context_length
+        source = f"{config}" if context else None
+    maximum = getattr(tokenizer, "model_max_length", None)
+    if context is None and isinstance(maximum, int) and maximum < 10**8:
+        context, source = maximum, f"model_max_length of the tokenizer in {folder}"
+    return _Model(tokenizer, f"the tokenizer in {folder}", context, source)
+
+
+def _catalog_model(model_id: str) -> _Model:
+    from llmselect.catalog import load_catalog
+
+    try:
+        card = load_catalog().get(model_id)
+    except UsageError as exc:
+        raise UsageError(
+            exc.message,
+            hint=(exc.hint + "; " if exc.hint else "") + "--model also takes a local model folder",
+        ) from None
+    context = card.architecture.context_length
+    return _Model(None, "", context, f"catalog card of {card.id}" if context else None)
+
+
+def _token_counts(rows: list[_Row], model: _Model | None) -> tuple[I64, str]:
+    """Prompt plus reference tokens per row, and how they were counted."""
+    if model is not None and model.tokenizer is not None:
+        if not rows:
+            return np.zeros(0, dtype=np.int64), model.name
+        from transformers.utils import logging as hf_logging
+
+        # Long rows are what we are looking for: transformers' warning about them is noise.
+        previous = hf_logging.get_verbosity()
+        hf_logging.set_verbosity(logging.ERROR)
+        try:
+            prompts = model.tokenizer([r.input for r in rows], add_special_tokens=True)
+            answers = model.tokenizer([r.reference for r in rows], add_special_tokens=False)
+        finally:
+            hf_logging.set_verbosity(previous)
+        counts = [
+            len(p) + len(a) for p, a in zip(prompts["input_ids"], answers["input_ids"], strict=True)
+        ]
+        return np.array(counts, dtype=np.int64), model.name
+    chars = np.array([len(r.input) + len(r.reference) for r in rows], dtype=np.int64)
+    return -(-chars // CHARS_PER_TOKEN), f"characters / {CHARS_PER_TOKEN} (an estimate)"
+
+
+def _lengths(rows: list[_Row], model: _Model | None, max_tokens: int | None) -> TokenLengths:
+    counts, counted_with = _token_counts(rows, model)
+    context = model.context if model else None
+    limit = max_tokens or context
+    over = [r.line for r, n in zip(rows, counts.tolist(), strict=True) if limit and n > limit]
+
+    def percentile(q: float) -> int:
+        return int(np.percentile(counts, q, method="higher")) if len(counts) else 0
+
+    return TokenLengths(
+        counted_with=counted_with,
+        estimated=model is None or model.tokenizer is None,
+        min=int(counts.min()) if len(counts) else 0,
+        p50=percentile(50),
+        p90=percentile(90),
+        p99=percentile(99),
+        max=int(counts.max()) if len(counts) else 0,
+        context=context,
+        context_source=model.context_source if model else None,
+        max_tokens=max_tokens,
+        limit=limit,
+        over_limit_lines=over,
+    )
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _labels(train: list[_Row], evaluation: list[_Row]) -> LabelBalance | None:
+    """Label counts when references look like classes: few distinct values, each repeated."""
+    counts = Counter(r.reference.strip() for r in train)
+    distinct, rows = len(counts), len(train)
+    few = distinct <= LABEL_MAX_DISTINCT or distinct <= LABEL_MAX_DISTINCT_SHARE * rows
+    if distinct < 2 or not few or rows < LABEL_MIN_MEAN_COUNT * distinct:
+        return None
+    ranked = counts.most_common()
+    (majority, top), (minority, bottom) = ranked[0], ranked[-1]
+    share = top / rows
+    unseen = {r.reference.strip() for r in evaluation if r.reference.strip()} - counts.keys()
+    return LabelBalance(
+        counts=dict(ranked),
+        majority=majority,
+        majority_share=round(share, 4),
+        minority=minority,
+        minority_count=bottom,
+        imbalanced=share >= IMBALANCE_MAJORITY_SHARE or top >= IMBALANCE_RATIO * bottom,
+        unseen_eval_labels=sorted(unseen),
+    )
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def _lines(lines: Sequence[int]) -> str:
+    """`line 4` or `lines 4, 9, … (+3 more)`."""
+    shown = ", ".join(str(n) for n in lines[:LINES_SHOWN])
+    more = f", … (+{len(lines) - LINES_SHOWN} more)" if len(lines) > LINES_SHOWN else ""
+    return ("line " if len(lines) == 1 else "lines ") + shown + more
+
+
+def _rows(count: int, singular: str = "", plural: str = "") -> str:
+    """`1 row has`, `3 rows have`: a count with its noun and verb agreeing."""
+    if count == 1:
+        return f"1 row{' ' + singular if singular else ''}"
+    return f"{count} rows{' ' + plural if plural else ''}"
+
+
+def _advise(report: DataReport) -> list[Advice]:
+    advice: list[Advice] = []
+
+    def add(severity: Severity, check: str, message: str) -> None:
+        advice.append(Advice(severity=severity, check=check, message=message))
+
+    usable = report.usable_rows
+    empty = report.empty_reference_lines
+    if usable == 0:
+        add(
+            "blocker",
+            "references",
+            f"no row has a reference in field {report.fields.reference!r}: "
+            "map the answer column with --reference-field",
+        )
+    elif empty:
+        add(
+            "warning",
+            "references",
+            f"{_rows(len(empty), 'has', 'have')} an empty reference and cannot be trained on "
+            f"({_lines(empty)}): fill in or remove",
+        )
+    if 0 < usable < MIN_EXAMPLES:
+        add(
+            "blocker",
+            "size",
+            f"only {_rows(usable)} to train on: collect at least {FEW_EXAMPLES} examples",
+        )
+    elif MIN_EXAMPLES <= usable < FEW_EXAMPLES:
+        add(
+            "warning",
+            "size",
+            f"fewer than {FEW_EXAMPLES} examples ({usable}): expect LoRA to learn the format, "
+            "not new knowledge",
+        )
+
+    leakage = report.leakage
+    if leakage is None:
+        add(
+            "note",
+            "leakage",
+            "no evaluation set given (--eval): hold out about 10% of the rows, never trained "
+            "on, to measure the model before and after",
+        )
+    elif leakage.leaked:
+        lines = [m.line for m in leakage.leaked]
+        near = sum(not m.identical for m in leakage.leaked)
+        kind = f"; {near} near-identical" if near else ""
+        add(
+            "blocker",
+            "leakage",
+            f"remove {len(lines)} evaluation {'row' if len(lines) == 1 else 'rows'} also found in "
+            f"the training set ({_lines(lines)} of {leakage.eval}{kind}): they inflate the "
+            "measured score",
+        )
+
+    dup = report.duplicates
+    if dup.identical:
+        lines = [m.line for m in dup.identical]
+        add(
+            "warning",
+            "duplicates",
+            f"remove {_rows(len(lines), 'that repeats', 'that repeat')} an earlier example "
+            f"({_lines(lines)}): repeats weigh some examples more than others",
+        )
+    if dup.near:
+        lines = [m.line for m in dup.near]
+        add(
+            "warning",
+            "duplicates",
+            f"review {_rows(len(lines))} nearly identical to an earlier example "
+            f"({_lines(lines)}; similarity >= {report.near_threshold:g})",
+        )
+    if dup.conflicting:
+        lines = [m.line for m in dup.conflicting]
+        add(
+            "warning",
+            "duplicates",
+            f"{_rows(len(lines), 'repeats', 'repeat')} an earlier input with another reference "
+            f"({_lines(lines)}): decide which answer is right",
+        )
+
+    lengths = report.lengths
+    over = lengths.over_limit_lines
+    if lengths.limit is None:
+        add(
+            "note",
+            "length",
+            "no context to check lengths against: pass --model (a local folder or a catalog id) "
+            "or --max-tokens",
+        )
+    elif over and usable:
+        share = len(over) / usable
+        add(
+            "blocker" if share >= TRUNCATED_BLOCKER_SHARE else "warning",
+            "length",
+            f"{_percent(share)} of rows ({len(over)}) exceed {lengths.limit} tokens: they will be "
+            f"truncated ({_lines(over)})",
+        )
+    if lengths.context and lengths.max_tokens and lengths.max_tokens > lengths.context:
+        add(
+            "warning",
+            "length",
+            f"--max-tokens {lengths.max_tokens} is more than the model's context "
+            f"({lengths.context})",
+        )
+    if lengths.estimated and lengths.limit is not None and usable:
+        add(
+            "note",
+            "length",
+            "token counts are estimated as characters / 4: pass a local model folder to "
+            "--model to count them with its tokenizer",
+        )
+
+    labels = report.labels
+    if labels and labels.imbalanced:
+        add(
+            "warning",
+            "labels",
+            f"label {labels.majority!r} is {labels.majority_share:.0%} of the rows and "
+            f"{labels.minority!r} has {labels.minority_count}: a model that always answers "
+            f"{labels.majority!r} is right {labels.majority_share:.0%} of the time; balance "
+            "the classes or add examples of the rare ones",
+        )
+    if labels and labels.unseen_eval_labels:
+        unseen = ", ".join(repr(v) for v in labels.unseen_eval_labels[:LINES_SHOWN])
+        add("warning", "labels", f"evaluation labels never seen in training: {unseen}")
+    return advice
+
+
+def _percent(share: float) -> str:
+    return "<1%" if 0 < share < 0.01 else f"{share:.0%}"
+
+
+def _verdict(advice: list[Advice]) -> Verdict:
+    if any(a.severity == "blocker" for a in advice):
+        return "not ready"
+    if any(a.severity == "warning" for a in advice):
+        return "usable with warnings"
+    return "ready"
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def check_data(
+    train_path: Path,
+    eval_path: Path | None = None,
+    *,
+    fields: FieldMap | None = None,
+    near_threshold: float = DEFAULT_NEAR_THRESHOLD,
+    model: str | None = None,
+    max_tokens: int | None = None,
+) -> DataReport:
+    """Check a training set (and its evaluation set) before fine-tuning.
+
+    `model` is a local Hugging Face folder (its tokenizer counts tokens, its config gives the
+    context) or a catalog id (its card gives the context; tokens are estimated as characters
+    / 4). `max_tokens` is the training sequence length; rows longer than it, or than the context
+    when it is not given, are counted as truncated."""
+    fields = fields or FieldMap()
+    if not 0 < near_threshold <= 1:
+        raise UsageError(
+            f"near threshold {near_threshold} is not in (0, 1]",
+            hint="0.8 finds small edits; 0.95 only typos",
+        )
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError(f"--max-tokens {max_tokens} must be at least 1")
+    # A dataset folder holds splits: training data is its train split, evaluation data the
+    # loader's default (test, then validation).
+    train_set = load_dataset(train_path, fields, split="train" if train_path.is_dir() else None)
+    eval_set = load_dataset(eval_path, fields) if eval_path is not None else None
+    resolved = None
+    if model is not None:
+        folder = Path(model).expanduser()
+        resolved = _local_model(folder) if folder.is_dir() else _catalog_model(model)
+
+    rows = [_row(item) for item in train_set.items]
+    usable = [r for r in rows if r.reference.strip()]
+    evaluation = [_row(item) for item in eval_set.items] if eval_set else []
+    # Inputs are hashed once for both keys; each key's search finds repeats within training
+    # and leaks into evaluation at once.
+    sketches = _Sketches([*usable, *evaluation])
+    examples = _match(usable, evaluation, "input+reference", sketches.examples, near_threshold)
+    inputs = (
+        _match(usable, evaluation, "input", sketches.inputs, near_threshold) if evaluation else None
+    )
+    report = DataReport(
+        train=str(train_path),
+        train_sha256=train_set.sha256,
+        eval=str(eval_path) if eval_path is not None else None,
+        eval_sha256=eval_set.sha256 if eval_set else None,
+        fields=fields,
+        near_threshold=near_threshold,
+        rows=len(rows),
+        usable_rows=len(usable),
+        empty_reference_lines=[r.line for r in rows if not r.reference.strip()],
+        duplicates=_duplicates(usable, examples.train),
+        leakage=(
+            _leakage(evaluation, eval_path, inputs.eval, examples.eval)
+            if eval_path is not None and inputs is not None
+            else None
+        ),
+        lengths=_lengths(usable, resolved, max_tokens),
+        labels=_labels(usable, evaluation),
+        verdict="ready",
+        advice=[],
+    )
+    report.advice = _advise(report)
+    report.verdict = _verdict(report.advice)
+    return report
