@@ -161,12 +161,6 @@ def test_multiple_choice_matches_lm_evaluation_harness(
     assert metrics["acc_norm"]["mean"] == lm_eval_results["results"][task]["acc_norm,none"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a multiple-choice item's store key is the prompt alone, so an item whose "
-    "prompt repeats an earlier one with other choices reuses that item's log-likelihoods "
-    "(lm-eval scores each document's own choices); the fix belongs in runner.py's cache keys",
-)
 def test_same_prompt_with_other_choices_is_scored_anew(
     tiny_models: tuple[Path, Path], tmp_path: Path
 ) -> None:

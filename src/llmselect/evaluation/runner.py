@@ -68,6 +68,23 @@ def _settings(study: EvalStudy) -> dict[str, Any]:
     }
 
 
+def _keys(
+    study: EvalStudy,
+    backend: str,
+    items: list[Item],
+    prompts: dict[str, str],
+    settings: dict[str, Any],
+) -> dict[str, str]:
+    """Each item's store key. A multiple-choice item's choices are part of what is scored, so
+    two items with the same prompt and other choices must not share stored log-likelihoods."""
+    if study.task.kind != "multiple_choice":
+        return {i.id: cache_key(backend, prompts[i.id], settings) for i in items}
+    return {
+        i.id: cache_key(backend, prompts[i.id], {**settings, "choices": i.choices or []})
+        for i in items
+    }
+
+
 def run_models(
     study: EvalStudy, base_dir: Path, store: Store, progress: Progress | None = None
 ) -> Dataset:
@@ -77,7 +94,7 @@ def run_models(
     settings = _settings(study)
     for candidate in study.candidates:
         backend = open_backend(candidate, base_dir)
-        keys = {i.id: cache_key(backend.name, prompts[i.id], settings) for i in items}
+        keys = _keys(study, backend.name, items, prompts, settings)
         done = store.done(list(keys.values()))
         pending = [i for i in items if keys[i.id] not in done]
         if progress:
@@ -300,7 +317,7 @@ def write_results(
     }
     for candidate in study.candidates:
         backend_name = backend_identity(candidate, base_dir)
-        keys = {i.id: cache_key(backend_name, prompts[i.id], settings) for i in items}
+        keys = _keys(study, backend_name, items, prompts, settings)
         stored = store.get(list(keys.values()))
         scores: dict[str, list[float]] = {}
         parts: dict[str, list[float]] = {"loglikelihood": [], "words": [], "bytes": []}
