@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -1032,9 +1033,11 @@ def demo(
 ) -> None:
     """The whole pipeline on this machine, offline: demo models trained here, the real catalog.
 
-    Trains three small quiz models (seconds), measures them on the quiz, judges them and the
-    catalog's small instruct models on license, fit and speed here, and writes the report."""
+    Trains four small quiz models (seconds), fine-tunes the base one, measures them all on the
+    quiz, judges them and the catalog's small instruct models on license, fit and speed here,
+    and writes the report."""
     from llmselect.demo import build_demo
+    from llmselect.demo.finetune import finetune_demo
     from llmselect.demo.study import write_demo_study
     from llmselect.paths import data_dir
 
@@ -1048,6 +1051,10 @@ def demo(
     if build.seconds:
         say(f"built {len(build.models)} demo models in {build.seconds:.0f} s under {dest}")
     study_file = write_demo_study(dest, build)
+    began = time.perf_counter()
+    tuned = run(as_json, lambda: finetune_demo(study_file, rebuilt=build.seconds > 0, progress=say))
+    if time.perf_counter() - began > 1:
+        say(f"fine-tuned and measured in {time.perf_counter() - began:.0f} s: {tuned}")
     select(study_file, out=None, report=True, measure=True, fresh=False, as_json=as_json)
 
 

@@ -10,8 +10,9 @@ from llmselect.demo.models import PROMPT, DemoBuild
 
 DESCRIPTION = (
     "Demo: answer capital-city quiz questions. The measured models are small demo models "
-    "trained on this machine a moment ago; the catalog's real models are judged on their "
-    "licenses, their fit on this machine and their published scores."
+    "trained on this machine a moment ago (quiz-base before and after fine-tuning shows what "
+    "fine-tuning changes); the catalog's real models are judged on their licenses, their fit "
+    "on this machine and their published scores."
 )
 
 
@@ -24,10 +25,14 @@ def write_demo_study(dest: Path, build: DemoBuild) -> Path:
             "path": str(build.eval_path.relative_to(dest)),
             "fields": {"input": "country", "reference": "capital", "id": "id"},
         },
+        "finetune_dataset": {
+            "path": str(build.train_path.relative_to(dest)),
+            "fields": {"input": "country", "reference": "capital", "id": "id"},
+        },
         "task": {
             "kind": "generate",
             "template": PROMPT.replace("{country}", "{{ input }}"),
-            "max_tokens": 8,
+            "max_tokens": 12,
             "stop": ["\n"],
         },
         "metrics": [{"name": "exact_match", "weight": 2}, {"name": "token_f1", "weight": 1}],

@@ -23,8 +23,7 @@ import math
 import os
 import shutil
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from llmselect.evaluation.datasets import Item, load_dataset
 from llmselect.evaluation.templates import render
 from llmselect.finetune.curve import BeforeAfter, LearningCurve
 from llmselect.finetune.gate import GateResult
+from llmselect.quiet import quiet_transformers as _quiet_loading
 from llmselect.selection.study import RunSpec, SelectStudy
 from llmselect.sizing.finetune import FinetuneMemory, Method, Targets
 
@@ -432,24 +432,6 @@ def require_qlora() -> None:
 
 
 # --------------------------------------------------------------------------- the model
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """transformers draws a progress bar per load and save, and peft calls methods transformers
-    has renamed (FutureWarning): the user watches our progress bar, not those."""
-    from transformers.utils import logging as hf_logging
-
-    logging: Any = hf_logging  # untyped module functions
-    was = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        if was:
-            logging.enable_progress_bar()
 
 
 def _load_model(base: BaseModelRef, method: Method, where: str) -> Any:
@@ -1047,7 +1029,8 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
             curve=curve,
         )
         files["evaluation"] = str(out / "evaluation" / "results.json")
-    return FinetuneResult(
+    files["summary"] = str(out / "finetune.json")
+    result = FinetuneResult(
         study=study.name,
         base_model=run.id,
         output=str(out),
@@ -1059,6 +1042,9 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
         warnings=warnings,
         files=files,
     )
+    # `llmselect select` shows the fine-tunes it finds beside the study (selection/finetuned.py).
+    _write_json(out / "finetune.json", result.model_dump(mode="json"))
+    return result
 
 
 def _measure(

@@ -20,9 +20,11 @@ from llmselect.catalog.catalog import Catalog, Criteria
 from llmselect.catalog.schema import ModelCard
 from llmselect.errors import LLMSelectError
 from llmselect.licensing.profile import UseProfile
+from llmselect.selection.finetuned import collect_finetuned
 from llmselect.selection.result import (
     Entry,
     Exclusion,
+    Finetuned,
     MeasuredLatency,
     MetricScore,
     Reproducibility,
@@ -529,6 +531,8 @@ def select(
     benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
     ranked = rank(ctx.study, list(entries.values()), benchmarks)
     dataset_sha = results["dataset"]["sha256"] if results else None
+    finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
+    stages["finetuning"] = _finetuning_stage(finetuned)
     return Selection(
         study=study.name,
         description=study.description,
@@ -539,9 +543,21 @@ def select(
         entries=ranked.entries,
         comparisons=results["comparisons"] if results else [],
         recommendation=ranked.recommendation,
+        finetuned=finetuned,
         stages=stages | {"ranking": ranked.summary},
-        warnings=(results["dataset"]["warnings"] if results else []) + ranked.warnings,
+        warnings=(results["dataset"]["warnings"] if results else [])
+        + ranked.warnings
+        + finetune_warnings,
         reproducibility=_reproducibility(ctx, dataset_sha),
+    )
+
+
+def _finetuning_stage(finetuned: list[Finetuned]) -> str:
+    if not finetuned:
+        return "none found (`llmselect finetune STUDY --model M` adds one)"
+    return "; ".join(
+        f"{f.base} → {f.tuned}: {f.metric} {f.before.value:.3f} → {f.after.value:.3f}"
+        for f in finetuned
     )
 
 

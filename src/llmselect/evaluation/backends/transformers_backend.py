@@ -13,6 +13,7 @@ from typing import Any
 
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends.base import Generation, GenerationSettings, apply_stop
+from llmselect.quiet import quiet_transformers
 
 
 class TransformersBackend:
@@ -48,12 +49,13 @@ class TransformersBackend:
             )
             # transformers' own annotations do not type-check under --strict: keep it as Any.
             auto_model: Any = AutoModelForCausalLM
-            self.model: Any = auto_model.from_pretrained(
-                path,
-                use_safetensors=not allow_pickle,
-                trust_remote_code=trust_remote_code,
-                dtype=torch.bfloat16 if self.device == "cuda" else torch.float32,
-            )
+            with quiet_transformers():
+                self.model: Any = auto_model.from_pretrained(
+                    path,
+                    use_safetensors=not allow_pickle,
+                    trust_remote_code=trust_remote_code,
+                    dtype=torch.bfloat16 if self.device == "cuda" else torch.float32,
+                )
             self.model.to(self.device)
         except OSError as exc:
             raise LLMSelectError(
