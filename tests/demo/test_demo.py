@@ -100,6 +100,10 @@ def test_demo_fine_tunes_the_base_from_continuing_the_quiz_to_answering(
     assert [p["examples"] for p in curve] == [8, 16, 31, 61]
     assert curve[-1]["value"] == max(p["value"] for p in curve)
     assert tuned["curve_verdict"]
+    # The demo trains on the quiz's own questions, and the report says what that means.
+    assert any(
+        "61 of 61 evaluation items are also in the training data" in w for w in tuned["warnings"]
+    )
     html = (folder / "selection" / "report.html").read_text()
     assert "Fine-tuning: before and after" in html and "How much data" in html
     # The adapter and its card, with the lineage the catalog reads back.

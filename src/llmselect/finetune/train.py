@@ -1011,7 +1011,7 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
 
     evaluation: BeforeAfter | None = None
     curve: LearningCurve | None = None
-    warnings = list(data.warnings)
+    warnings = list(data.warnings) + _leakage_warnings(study, study_dir)
     if request.evaluate and study.dataset is None:
         warnings.append("the study has no evaluation `dataset`: no before/after comparison")
     elif request.evaluate:
@@ -1045,6 +1045,25 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
     # `llmselect select` shows the fine-tunes it finds beside the study (selection/finetuned.py).
     _write_json(out / "finetune.json", result.model_dump(mode="json"))
     return result
+
+
+def _leakage_warnings(study: SelectStudy, study_dir: Path) -> list[str]:
+    """Evaluation items that are also training examples make a before/after gain a measure of
+    recall, not of the task learned: say so next to the numbers."""
+    from llmselect.finetune.data_check import check_data
+
+    train, evaluation = study.finetune_dataset, study.dataset
+    if train is None or evaluation is None or train.fields != evaluation.fields:
+        return []  # `llmselect data check` compares sets with other field names
+    report = check_data(study_dir / train.path, study_dir / evaluation.path, fields=train.fields)
+    leak = report.leakage
+    if leak is None or not leak.leaked:
+        return []
+    return [
+        f"{len(leak.leaked)} of {leak.eval_rows} evaluation items are also in the training data "
+        f"({leak.identical_input} with an identical input, {leak.near_input} near): on them the "
+        "gain measures recall of what was trained, not how the model does on new items"
+    ]
 
 
 def _measure(

@@ -105,6 +105,7 @@ def _finetuned(f: Finetuned) -> list[str]:
         "",
         md(f.comparison.get("sentence", "")),
         "",
+        *(f"> **Note:** {md(w)}\n" for w in f.warnings),
     ]
     for sample in f.samples:
         out += [

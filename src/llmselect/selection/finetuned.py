@@ -84,6 +84,7 @@ def to_finetuned(result: Any, samples: Path) -> Finetuned:
             for p in (curve.points if curve else [])
         ],
         curve_verdict=curve.verdict if curve else None,
+        warnings=list(result.warnings),
     )
 
 

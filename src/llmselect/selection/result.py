@@ -148,6 +148,8 @@ class Finetuned(BaseModel):
     curve: list[dict[str, float]] = Field(default_factory=list)
     """The learning curve: examples, value, low, high per fraction of the data."""
     curve_verdict: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    """What to keep in mind reading the numbers (e.g. evaluation items seen in training)."""
 
 
 class Selection(BaseModel):
