@@ -376,6 +376,8 @@ def load_dataset(
     chosen, files, ignored = _sources(path, split)
     digest = _digest(files, path)
     several = len(files) > 1
+    # Items name their file when the dataset is more than one file or a folder.
+    name_file = several or path.is_dir()
     items: list[Item] = []
     warnings = [
         f"{f}: not read (its name says no split: train, validation or test)" for f in ignored
@@ -414,7 +416,7 @@ def load_dataset(
                 choices=choices,
                 metadata={k: v for k, v in row.items() if k not in used},
                 line=where.line if where.line is not None else (where.row or 0) + 1,
-                file=str(where.file) if several or path.is_dir() else None,
+                file=str(where.file) if name_file else None,
                 row=where.row,
             )
         )

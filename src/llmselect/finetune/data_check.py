@@ -186,12 +186,13 @@ def _reference_text(value: Any) -> str:
 
 def _row(item: Item) -> _Row:
     reference = _reference_text(item.reference)
+    input_key = normalize(item.input)
     return _Row(
         line=item.line,
         input=item.input,
         reference=reference,
-        input_key=normalize(item.input),
-        example_key=normalize(item.input) + EXAMPLE_SEPARATOR + normalize(reference),
+        input_key=input_key,
+        example_key=input_key + EXAMPLE_SEPARATOR + normalize(reference),
     )
 
 
