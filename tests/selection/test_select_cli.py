@@ -203,3 +203,72 @@ def test_measured_candidates_are_scored_with_intervals(
     assert len(samples) == 16
     assert selection["reproducibility"]["dataset_sha256"]
     assert "acme/tiny-open" in selection["reproducibility"]["study_text"]
+
+
+def test_a_gguf_file_is_sized_at_its_own_quantization(tmp_path: Path) -> None:
+    """A GGUF candidate outside the catalog describes itself, and is sized as measured."""
+    pytest.importorskip("gguf")
+    from tiny_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "tiny.gguf", seed=0, license="apache-2.0")
+    rows = [
+        {"id": f"q{i}", "question": f"Q{i}: capital of France?", "answer": "Paris"}
+        for i in range(4)
+    ]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common: dict[str, Any] = {
+        "dataset": {"path": "eval.jsonl", "fields": {"input": "question", "reference": "answer"}},
+        "task": {"template": "{{ input }} A:", "max_tokens": 4},
+        "metrics": ["exact_match"],
+        "license": {"use": {"commercial": True}, "accept_unknown_data": True},
+    }
+    run = [{"id": "acme/tiny-gguf", "gguf": "tiny.gguf"}]
+    study = write_study(tmp_path, candidates={"run": run}, targets={"context": 128}, **common)
+    code, selection = select_json(study, "--no-measure")
+    assert code == 0, selection
+    tiny = entry(selection, "acme/tiny-gguf")
+    # The header's shape (2 layers of 64) and its F32 weights; llama.cpp runs the file.
+    assert tiny["fit"]["quant"] == "fp32" and tiny["tried"] == ["fp32"]
+    assert tiny["fit"]["engine"] == "llama.cpp"
+    assert tiny["fit"]["memory"]["weights_bytes"] == 4 * tiny["params"]
+
+    # A precision the study does not allow excludes it, and says how to let it in.
+    allowed = {"context": 128, "quant": ["Q4_K_M"]}
+    study = write_study(tmp_path, candidates={"run": run}, targets=allowed, **common)
+    code, selection = select_json(study, "--no-measure")
+    tiny = entry(selection, "acme/tiny-gguf")
+    assert tiny["rank"] is None
+    assert [(x["stage"], x["key"]) for x in tiny["exclusions"]] == [("sizing", "targets.quant")]
+    assert "fp32" in tiny["exclusions"][0]["relax"]
+
+    # A missing file is named with the study's line.
+    (tmp_path / "tiny.gguf").unlink()
+    result = runner.invoke(app, ["select", str(study), "--no-report", "--no-measure"])
+    assert result.exit_code != 0
+    assert "study.yaml:" in result.output and "candidates.run.0.gguf" in result.output
+
+
+def test_a_gguf_candidate_is_measured_through_llama_cpp(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    from tiny_gguf import write_tiny_gguf
+
+    write_tiny_gguf(tmp_path / "tiny.gguf", seed=0, license="apache-2.0")
+    (tmp_path / "eval.jsonl").write_text(
+        "".join(
+            json.dumps({"question": f"Q{i}: capital?", "answer": "Paris"}) + "\n" for i in range(3)
+        )
+    )
+    study = write_study(
+        tmp_path,
+        dataset={"path": "eval.jsonl", "fields": {"input": "question", "reference": "answer"}},
+        task={"template": "{{ input }} A:", "max_tokens": 4},
+        metrics=["exact_match"],
+        targets={"context": 128},
+        candidates={"run": [{"id": "acme/tiny-gguf", "gguf": "tiny.gguf"}]},
+    )
+    code, selection = select_json(study)
+    assert code == 0, selection
+    tiny = entry(selection, "acme/tiny-gguf")
+    assert tiny["quality"]["source"] == "measured" and tiny["rank"] == 1
+    assert tiny["latency"]["ttft_p50_s"] > 0  # streamed by llama.cpp
+    assert [m["n"] for m in tiny["metrics"]] == [3]

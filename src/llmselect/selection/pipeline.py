@@ -60,6 +60,9 @@ class Context:
         self.catalog = catalog
         self.device = device
         self.devices = devices
+        self.file_quants: dict[str, str] = {}
+        """Lower-cased id -> the precision of the GGUF file a candidate runs: what is measured
+        is what is sized."""
 
 
 # -- catalog --------------------------------------------------------------------------------
@@ -89,7 +92,14 @@ def _pool(ctx: Context) -> list[ModelCard]:
         for card in ctx.catalog.search(criteria):
             pool.setdefault(card.id.lower(), card)
     for index, run in enumerate(ctx.study.candidates.run):
-        card = ctx.catalog.find(run.id) or _card_from_folder(ctx, run, index)
+        card = ctx.catalog.find(run.id)
+        if run.gguf:
+            header = _gguf_card(ctx, run, index)
+            card = card or header
+            scheme = _gguf_scheme(header.quantization)
+            if scheme:
+                ctx.file_quants[card.id.lower()] = scheme
+        card = card or _card_from_folder(ctx, run, index)
         pool[card.id.lower()] = card
     return list(pool.values())
 
@@ -103,6 +113,40 @@ def _card_from_folder(ctx: Context, run: RunSpec, index: int) -> ModelCard:
     card = import_hf_folder(ctx.base_dir / run.transformers, model_id=run.id)
     ctx.catalog.add(card, replace=True)
     return card
+
+
+def _gguf_card(ctx: Context, run: RunSpec, index: int) -> ModelCard:
+    """A GGUF file describes itself in its header (architecture, quantization, parameters)."""
+    from llmselect.catalog.importers.gguf_file import import_gguf
+
+    assert run.gguf is not None
+    path = ctx.base_dir / run.gguf
+    if not path.is_file():
+        raise LLMSelectError(
+            f"no such GGUF file: {path}",
+            file=ctx.path,
+            line=raw_line(ctx.path, "candidates", "run", index, "gguf"),
+            field=f"candidates.run.{index}.gguf",
+        )
+    card = import_gguf(path, model_id=run.id)
+    if not ctx.catalog.find(run.id):
+        ctx.catalog.add(card, replace=True)
+    return card
+
+
+_GGUF_DTYPES = {"ALL_F32": "fp32", "F32": "fp32"}
+
+
+def _gguf_scheme(file_type: str | None) -> str | None:
+    """The sizing precision of a GGUF file type (`Q4_K_M`, `ALL_F32`), or None if unknown."""
+    from llmselect.sizing.quant import normalize
+
+    if not file_type:
+        return None
+    try:
+        return normalize(_GGUF_DTYPES.get(file_type.upper(), file_type))
+    except LLMSelectError:
+        return None
 
 
 def _unknown(ctx: Context, model_id: str, keys: tuple[str | int, ...]) -> LLMSelectError:
@@ -218,7 +262,7 @@ def _license_relax(ctx: Context, card: ModelCard) -> str | None:
 # -- sizing and targets ---------------------------------------------------------------------
 
 
-def _engine_for(ctx: Context) -> Callable[[str], Engine]:
+def _engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
     from llmselect.sizing.calibration import calibrate, load_measurements
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.estimate import default_engine_id
@@ -226,8 +270,12 @@ def _engine_for(ctx: Context) -> Callable[[str], Engine]:
     measurements = load_measurements()
     engines: dict[str, Engine] = {}
 
-    def engine_for(scheme: str) -> Engine:
-        engine_id = ctx.study.targets.engine or default_engine_id(scheme, ctx.device)
+    def engine_for(scheme: str, gguf: bool = False) -> Engine:
+        engine_id = ctx.study.targets.engine or (
+            "llama.cpp"
+            if gguf and ctx.device.kind != "cpu"
+            else default_engine_id(scheme, ctx.device)
+        )
         if engine_id not in engines:
             base = get_engine(engine_id)
             engines[engine_id] = calibrate(base, ctx.device, measurements, ctx.catalog)[0]
@@ -281,7 +329,7 @@ def _round_down(value: float) -> str:
 
 
 def _sizing_stage(
-    ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str], Engine]
+    ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str, bool], Engine]
 ) -> None:
     from llmselect.sizing.estimate import estimate, schemes_for
     from llmselect.sizing.quant import normalize
@@ -309,13 +357,25 @@ def _sizing_stage(
             )
         )
     schemes = [normalize(q) for q in t.quant] if t.quant else schemes_for(ctx.device)
+    measured = ctx.file_quants.get(card.id.lower())
+    if measured:
+        if t.quant and measured not in schemes:
+            entry.exclusions.append(
+                Exclusion(
+                    stage="sizing",
+                    reason=f"its GGUF file is {measured}, which targets.quant does not allow",
+                    relax=f"if you add {measured} to targets.quant",
+                    key="targets.quant",
+                )
+            )
+        schemes = [measured]  # the file's own precision: its scores were measured at it
     fits: list[Fit] = []
     for scheme in schemes:
         fit = estimate(
             card,
             ctx.device,
             ctx.devices,
-            engine_for(scheme),
+            engine_for(scheme, measured is not None),
             quant=scheme,
             context=t.context,
             batch=t.concurrent_users,

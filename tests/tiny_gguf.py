@@ -38,14 +38,22 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def write_tiny_gguf(
-    path: Path, *, seed: int, chat_template: str | None = None, ends_at_once: bool = False
+    path: Path,
+    *,
+    seed: int,
+    chat_template: str | None = None,
+    ends_at_once: bool = False,
+    license: str | None = None,
 ) -> Path:
-    """`ends_at_once`: the model's first answer is always its end-of-sequence token."""
+    """`ends_at_once`: the model's first answer is always its end-of-sequence token; `license`
+    goes to `general.license`, as llama.cpp's converter writes the card's license."""
     gguf = pytest.importorskip("gguf")
     tokens, scores, types = vocabulary()
     vocab, head_dim = len(tokens), HIDDEN // HEADS
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny-llama")
+    if license:
+        writer.add_license(license)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_context_length(CONTEXT)
     writer.add_embedding_length(HIDDEN)
