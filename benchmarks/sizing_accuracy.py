@@ -115,7 +115,11 @@ def run_cpu(model_id: str = BENCH_MODEL, prompt: int = 128, new: int = 32) -> Cp
     torch.manual_seed(0)
     baseline = psutil.Process().memory_info().rss
     # Built in bf16 directly: an fp32 copy first would set the process's peak, not inference.
-    model = LlamaForCausalLM._from_config(config, dtype=torch.bfloat16).train(False)
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        model = LlamaForCausalLM(config).train(False)  # inference mode
+    finally:
+        torch.set_default_dtype(torch.float32)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     ids = torch.randint(0, config.vocab_size, (1, prompt))
 

@@ -47,6 +47,7 @@ def fake_run(bench: ModuleType, tps: float = 3.5, ttft: float = 0.8) -> Any:
         ttft_s=ttft,
         decode_tokens_per_s=tps,
         peak_memory_bytes=900_000_000,
+        baseline_memory_bytes=500_000_000,
         weights_bytes=269_030_016,
         kv_cache_bytes=0,
         tokens_in_cache=159,
