@@ -746,6 +746,14 @@ def finetune_summary(result: FinetuneResult) -> RenderableType:
         trained.append(f"; training loss {losses[0]:.4f} → {losses[-1]:.4f}")
     if t.resumed_from is not None:
         trained.append(f" (resumed from step {t.resumed_from})")
+    estimate = result.preflight.estimated_seconds
+    if estimate and t.resumed_from is None and t.seconds > 3 * estimate:
+        # The estimate assumes 40% of peak compute; small models and CPUs pay per-step costs.
+        trained.append(
+            f"\nit took {t.seconds / estimate:,.0f}× the pre-flight estimate of "
+            f"{estimate:.2g} s, which counts arithmetic at 40% of peak: on a model this small "
+            "or a CPU, per-step overheads dominate"
+        )
     parts: list[RenderableType] = [Panel(trained, title=Text(result.output), title_align="left")]
     if result.evaluation is not None:
         parts.append(finetune_before_after(result.evaluation))

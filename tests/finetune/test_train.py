@@ -9,6 +9,7 @@ study evaluates on its own training questions: it shows the machinery, not gener
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -360,6 +361,30 @@ def test_finetune_curve_says_whether_more_data_helps(finetuned: dict[str, Any]) 
         "acme/quiz-base-lora-8",
         "acme/quiz-base-lora",
     )
+
+
+def test_the_summary_compares_the_time_taken_with_the_estimate(
+    finetuned: dict[str, Any],
+) -> None:
+    from rich.console import Console
+
+    from llmselect.console import finetune_summary
+    from llmselect.finetune.train import FinetuneResult
+
+    def shown(result: FinetuneResult) -> str:
+        out = Console(width=200, record=True, file=io.StringIO())
+        out.print(finetune_summary(result))
+        return out.export_text()
+
+    result = FinetuneResult.model_validate(finetuned)
+    estimate = result.preflight.estimated_seconds
+    assert estimate is not None and result.training.seconds > 3 * estimate  # a tiny model
+    assert f"× the pre-flight estimate of {estimate:.2g} s" in shown(result)
+    # Close to the estimate, nothing to say.
+    close = result.model_copy(
+        update={"training": result.training.model_copy(update={"seconds": 2 * estimate})}
+    )
+    assert "pre-flight estimate" not in shown(close)
 
 
 def test_the_output_imports_back_with_its_lineage(finetuned: dict[str, Any]) -> None:
