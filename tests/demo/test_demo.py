@@ -104,6 +104,12 @@ def test_demo_fine_tunes_the_base_from_continuing_the_quiz_to_answering(
     assert any(
         "61 of 61 evaluation items are also in the training data" in w for w in tuned["warnings"]
     )
+    # The tuned model is an entry too, measured, and kept out of the ranking for that reason.
+    lora = entry(selection, "llmselect-demo/quiz-base-lora")
+    assert lora["quality"]["source"] == "measured" and lora["quality"]["value"] > 0.8
+    assert lora["rank"] is None
+    assert [x["key"] for x in lora["exclusions"]] == ["finetune_dataset"]
+    assert lora["demo"] and lora["license"]["lineage"][1]["id"] == "llmselect-demo/quiz-base"
     html = (folder / "selection" / "report.html").read_text()
     assert "Fine-tuning: before and after" in html and "How much data" in html
     # The adapter and its card, with the lineage the catalog reads back.

@@ -387,6 +387,52 @@ def test_the_summary_compares_the_time_taken_with_the_estimate(
     assert "pre-flight estimate" not in shown(close)
 
 
+def test_select_shows_a_fine_tune_trained_on_its_evaluation_items_but_does_not_rank_it(
+    finetuned: dict[str, Any],
+) -> None:
+    assert finetuned["leaked_eval_items"] == len(CAPITALS)  # the tiny study trains on them
+    # The default output, finetuned/acme/quiz-base, is two folders below the study's.
+    study = Path(finetuned["output"]).parents[2] / "study.yaml"
+    result = runner.invoke(app, ["select", str(study), "--json", "--no-report"])
+    assert result.exit_code == 5, result.output  # the study's 4,096-token context excludes all
+    selection = json.loads(result.stdout)
+    [tuned] = [e for e in selection["entries"] if e["id"] == "acme/quiz-base-lora"]
+    assert tuned["rank"] is None and tuned["quality"]["source"] == "measured"
+    [why] = [x for x in tuned["exclusions"] if x["stage"] == "evaluation"]
+    assert (why["stage"], why["key"], why["relax"]) == ("evaluation", "finetune_dataset", None)
+    assert f"{len(CAPITALS)} of the {len(CAPITALS)} evaluation items" in why["reason"]
+    # A derivative: the base's license duties reach it through the lineage.
+    assert [step["id"] for step in tuned["license"]["lineage"]][:2] == [
+        "acme/quiz-base-lora",
+        "acme/quiz-base",
+    ]
+    assert selection["finetuned"][0]["leaked"] == len(CAPITALS)
+
+
+def test_a_fine_tune_measured_on_held_out_items_is_ranked(quiz: Path, tmp_path: Path) -> None:
+    root = tmp_path / "held-out"
+    shutil.copytree(quiz / "base", root / "base")
+    write_study(root, {**STUDY, "targets": {"context": 64}})
+    lines = (root / "data" / "train.jsonl").read_text().splitlines(keepends=True)
+    (root / "data" / "train.jsonl").write_text("".join(lines[:10]))
+    (root / "data" / "eval.jsonl").write_text("".join(lines[10:]))
+    result = finetune(root / "study.yaml", "--steps", "40", *FAST, "--json")
+    assert result.exit_code == 0, result.output
+    after = json.loads(result.stdout)["evaluation"]["after"]["scores"]["exact_match"]
+    assert json.loads(result.stdout)["leaked_eval_items"] == 0
+
+    result = runner.invoke(app, ["select", str(root / "study.yaml"), "--json", "--no-report"])
+    assert result.exit_code == 0, result.output
+    selection = json.loads(result.stdout)
+    [tuned] = [e for e in selection["entries"] if e["id"] == "acme/quiz-base-lora"]
+    assert tuned["exclusions"] == [] and tuned["rank"] is not None
+    assert tuned["quality"]["value"] == pytest.approx(after["mean"])
+    assert (
+        tuned["params"]
+        == next(e for e in selection["entries"] if e["id"] == "acme/quiz-base")["params"]
+    )
+
+
 def test_the_output_imports_back_with_its_lineage(finetuned: dict[str, Any]) -> None:
     out = Path(finetuned["output"])
     assert out == Path(finetuned["files"]["model"]) and out.name == "quiz-base"

@@ -890,6 +890,9 @@ class FinetuneResult(BaseModel):
     training: TrainRun
     evaluation: BeforeAfter | None
     curve: LearningCurve | None
+    leaked_eval_items: int = 0
+    """Evaluation items also in the training data (identical or near): a selection does not
+    rank a fine-tune on items it was trained on."""
     warnings: list[str]
     files: dict[str, str]
 
@@ -1011,7 +1014,8 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
 
     evaluation: BeforeAfter | None = None
     curve: LearningCurve | None = None
-    warnings = list(data.warnings) + _leakage_warnings(study, study_dir)
+    leaked, leak_warnings = _leakage(study, study_dir)
+    warnings = list(data.warnings) + leak_warnings
     if request.evaluate and study.dataset is None:
         warnings.append("the study has no evaluation `dataset`: no before/after comparison")
     elif request.evaluate:
@@ -1039,6 +1043,7 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
         training=training,
         evaluation=evaluation,
         curve=curve,
+        leaked_eval_items=leaked,
         warnings=warnings,
         files=files,
     )
@@ -1047,19 +1052,19 @@ def finetune_study(request: FinetuneRequest, events: Events | None = None) -> Fi
     return result
 
 
-def _leakage_warnings(study: SelectStudy, study_dir: Path) -> list[str]:
-    """Evaluation items that are also training examples make a before/after gain a measure of
-    recall, not of the task learned: say so next to the numbers."""
+def _leakage(study: SelectStudy, study_dir: Path) -> tuple[int, list[str]]:
+    """Evaluation items also in the training data, and the warning to show beside the numbers:
+    on those items a before/after gain measures recall, not the task learned."""
     from llmselect.finetune.data_check import check_data
 
     train, evaluation = study.finetune_dataset, study.dataset
     if train is None or evaluation is None or train.fields != evaluation.fields:
-        return []  # `llmselect data check` compares sets with other field names
+        return 0, []  # `llmselect data check` compares sets with other field names
     report = check_data(study_dir / train.path, study_dir / evaluation.path, fields=train.fields)
     leak = report.leakage
     if leak is None or not leak.leaked:
-        return []
-    return [
+        return 0, []
+    return len(leak.leaked), [
         f"{len(leak.leaked)} of {leak.eval_rows} evaluation items are also in the training data "
         f"({leak.identical_input} with an identical input, {leak.near_input} near): on them the "
         "gain measures recall of what was trained, not how the model does on new items"

@@ -26,7 +26,9 @@ def collect_finetuned(
     """Every fine-tune under STUDY_DIR/finetuned/, and warnings about those left out."""
     found: list[Finetuned] = []
     warnings: list[str] = []
-    summaries = sorted((study_path.resolve().parent / "finetuned").glob(f"*/{SUMMARY}"))
+    root = study_path.resolve().parent / "finetuned"
+    # The default output is finetuned/NAME, and a name like `org/model` is two folders deep.
+    summaries = sorted([*root.glob(f"*/{SUMMARY}"), *root.glob(f"*/*/{SUMMARY}")])
     if not summaries:
         return found, warnings
     # Imported only when needed: it brings scipy, and selection alone must start fast.
@@ -48,12 +50,12 @@ def collect_finetuned(
                 "evaluation data: run `llmselect finetune` again to include it"
             )
             continue
-        found.append(to_finetuned(result, path.parent / "evaluation" / "samples.jsonl"))
+        found.append(to_finetuned(result, path.parent))
     return found, warnings
 
 
-def to_finetuned(result: Any, samples: Path) -> Finetuned:
-    """The report's view of a `FinetuneResult` that was evaluated before and after."""
+def to_finetuned(result: Any, folder: Path) -> Finetuned:
+    """The report's view of a `FinetuneResult` in `folder` that was evaluated before and after."""
     evaluation = result.evaluation
     metric = evaluation.metric
     base, tuned = evaluation.before.model, evaluation.after.model
@@ -73,7 +75,9 @@ def to_finetuned(result: Any, samples: Path) -> Finetuned:
         before=score(evaluation.before.scores),
         after=score(evaluation.after.scores),
         comparison=main.model_dump(mode="json"),
-        samples=_samples(samples, base, tuned),
+        output=str(folder),
+        leaked=result.leaked_eval_items,
+        samples=_samples(folder / "evaluation" / "samples.jsonl", base, tuned),
         curve=[
             {
                 "examples": float(p.examples),

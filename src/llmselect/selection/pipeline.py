@@ -443,7 +443,7 @@ def _evaluation_stage(
         measured = results["models"].get(run.name)
         entry = entries[ctx.catalog.get(run.id).id.lower()]
         if measured:
-            _attach_measurements(ctx, entry, run, measured, per_item.get(run.name, []))
+            _attach_measurements(ctx, entry, run.demo, measured, per_item.get(run.name, []))
             entry.examples = examples.get(run.name, [])
     n = results["dataset"]["items"]
     return results, f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
@@ -494,13 +494,13 @@ def _composite_per_item(ctx: Context, samples: Path) -> dict[str, list[float]]:
 
 
 def _attach_measurements(
-    ctx: Context, entry: Entry, run: RunSpec, measured: dict[str, Any], per_item: list[float]
+    ctx: Context, entry: Entry, demo: bool, measured: dict[str, Any], per_item: list[float]
 ) -> None:
     from llmselect.evaluation.statistics import bootstrap_ci
     from llmselect.selection.result import Quality
 
     entry.backend = measured.get("backend")
-    entry.demo = entry.demo or run.demo
+    entry.demo = entry.demo or demo
     weights = _quality_metrics(ctx, list(measured["metrics"]))
     for name, ci in measured["metrics"].items():
         entry.metrics.append(
@@ -588,11 +588,14 @@ def select(
     else:
         stages["evaluation"] = "skipped (--no-measure)"
 
-    benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
-    ranked = rank(ctx.study, list(entries.values()), benchmarks)
     dataset_sha = results["dataset"]["sha256"] if results else None
     finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
     stages["finetuning"] = _finetuning_stage(finetuned)
+    for tuned in finetuned:
+        _finetuned_entry(ctx, entries, tuned, engine_for)
+
+    benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
+    ranked = rank(ctx.study, list(entries.values()), benchmarks)
     return Selection(
         study=study.name,
         description=study.description,
@@ -610,6 +613,61 @@ def select(
         + finetune_warnings,
         reproducibility=_reproducibility(ctx, dataset_sha),
     )
+
+
+def _finetuned_entry(
+    ctx: Context,
+    entries: dict[str, Entry],
+    tuned: Finetuned,
+    engine_for: Callable[[str, bool], Engine],
+) -> None:
+    """A fine-tune found beside the study joins the entries: the base's architecture and
+    licenses (it is a derivative), its own measured scores, judged by every stage."""
+    base = ctx.catalog.find(tuned.base)
+    if base is None or base.id.lower() not in entries or tuned.tuned.lower() in entries:
+        return  # its base left the study, or the study runs the tuned model itself
+    card = ModelCard.model_validate(
+        {
+            **base.model_dump(exclude={"benchmarks", "release_date", "sources", "quantization"}),
+            "id": tuned.tuned,
+            "name": f"{base.display_name} + {tuned.method}",
+            "base_model": base.id,
+            "base_model_relation": "finetune" if tuned.method == "full" else "adapter",
+            "notes": f"fine-tuned by `llmselect finetune` on {tuned.examples} examples",
+            "origin": tuned.output,
+        }
+    )
+    ctx.catalog.add(card, replace=True)
+    entry = _entry(card, entries[base.id.lower()].demo)
+    _license_stage(ctx, entry, card)
+    _sizing_stage(ctx, entry, card, engine_for)
+    evaluation = Path(tuned.output) / "evaluation"
+    results = _read_results(evaluation / "results.json")
+    measured = results["models"].get(tuned.tuned) if results else None
+    if measured:
+        per_item = _composite_per_item(ctx, evaluation / "samples.jsonl").get(tuned.tuned, [])
+        _attach_measurements(ctx, entry, entry.demo, measured, per_item)
+        entry.examples = _examples(evaluation / "samples.jsonl").get(tuned.tuned, [])
+    if tuned.leaked:
+        # No relaxation lets it in: its score would change once the items are held out.
+        entry.exclusions.append(
+            Exclusion(
+                stage="evaluation",
+                reason=f"{tuned.leaked} of the {tuned.before.n} evaluation items were also in "
+                "its training data, so its score measures recall: hold them out of "
+                "finetune_dataset and fine-tune again",
+                key="finetune_dataset",
+            )
+        )
+    entries[card.id.lower()] = entry
+
+
+def _read_results(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
 
 
 def _finetuning_stage(finetuned: list[Finetuned]) -> str:

@@ -130,10 +130,14 @@ class Reproducibility(BaseModel):
 
 class Finetuned(BaseModel):
     """A base model before and after fine-tuning, measured on the same items (`llmselect
-    finetune`); the tuned model also appears among the entries when the study runs it."""
+    finetune`); the tuned model is also an entry, ranked or excluded like any other."""
 
     base: str
     tuned: str
+    output: str = ""
+    """The fine-tune's folder (its adapter or weights, model card and evaluation)."""
+    leaked: int = 0
+    """Evaluation items that were also training examples."""
     method: str
     """lora, qlora or full."""
     examples: int
