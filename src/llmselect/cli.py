@@ -1052,8 +1052,10 @@ def demo(
         say(f"built {len(build.models)} demo models in {build.seconds:.0f} s under {dest}")
     study_file = write_demo_study(dest, build)
     began = time.perf_counter()
-    tuned = run(as_json, lambda: finetune_demo(study_file, rebuilt=build.seconds > 0, progress=say))
-    if time.perf_counter() - began > 1:
+    tuned, trained = run(
+        as_json, lambda: finetune_demo(study_file, rebuilt=build.seconds > 0, progress=say)
+    )
+    if trained:
         say(f"fine-tuned and measured in {time.perf_counter() - began:.0f} s: {tuned}")
     select(study_file, out=None, report=True, measure=True, fresh=False, as_json=as_json)
 

@@ -14,17 +14,17 @@ SETTINGS = {"method": "lora", "rank": 16, "steps": 300, "lr": 1e-2, "batch": 16}
 
 def finetune_demo(
     study_file: Path, *, rebuilt: bool, progress: Callable[[str], None] | None = None
-) -> Path:
+) -> tuple[Path, bool]:
     """Fine-tune `quiz-base` with a learning curve, measured before and after on the quiz.
 
     Writes STUDY_DIR/finetuned/quiz-base, where `llmselect select` finds it; an earlier
-    complete run on the same demo models is reused."""
+    complete run on the same demo models is reused. Returns the folder and whether it trained."""
     from llmselect.finetune.train import Events, FinetuneRequest, TrainConfig, finetune_study
     from llmselect.selection.finetuned import SUMMARY
 
     out = study_file.parent / "finetuned" / BASE
     if not rebuilt and (out / SUMMARY).is_file():
-        return out
+        return out, False
     shutil.rmtree(out, ignore_errors=True)  # checkpoints of other weights must not resume
     if progress:
         progress(
@@ -39,4 +39,4 @@ def finetune_demo(
         curve=True,
     )
     finetune_study(request, Events())
-    return out
+    return out, True

@@ -591,8 +591,9 @@ def select(
     dataset_sha = results["dataset"]["sha256"] if results else None
     finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
     stages["finetuning"] = _finetuning_stage(finetuned)
-    for tuned in finetuned:
-        _finetuned_entry(ctx, entries, tuned, engine_for)
+    added = sum(_finetuned_entry(ctx, entries, tuned, engine_for) for tuned in finetuned)
+    if added:
+        stages["catalog"] += f", and {added} fine-tune{'s' * (added > 1)} found beside the study"
 
     benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
     ranked = rank(ctx.study, list(entries.values()), benchmarks)
@@ -620,12 +621,13 @@ def _finetuned_entry(
     entries: dict[str, Entry],
     tuned: Finetuned,
     engine_for: Callable[[str, bool], Engine],
-) -> None:
+) -> bool:
     """A fine-tune found beside the study joins the entries: the base's architecture and
-    licenses (it is a derivative), its own measured scores, judged by every stage."""
+    licenses (it is a derivative), its own measured scores, judged by every stage. False when
+    it does not join."""
     base = ctx.catalog.find(tuned.base)
     if base is None or base.id.lower() not in entries or tuned.tuned.lower() in entries:
-        return  # its base left the study, or the study runs the tuned model itself
+        return False  # its base left the study, or the study runs the tuned model itself
     card = ModelCard.model_validate(
         {
             **base.model_dump(exclude={"benchmarks", "release_date", "sources", "quantization"}),
@@ -660,6 +662,7 @@ def _finetuned_entry(
             )
         )
     entries[card.id.lower()] = entry
+    return True
 
 
 def _read_results(path: Path) -> dict[str, Any] | None:
