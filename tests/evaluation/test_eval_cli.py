@@ -194,3 +194,47 @@ def test_chat_template_is_the_models_own(tmp_path: Path, tiny_models: tuple[Path
         ).fetchall()
     context = backend.chat_prompt("Q: What is the capital of France? (0) A:")
     assert json.loads(lls)[0] == pytest.approx(backend.loglikelihoods([(context, " Paris")])[0])
+
+
+def test_the_users_own_metric_runs_only_where_the_study_names_it(
+    tmp_path: Path, tiny_models: tuple[Path, Path]
+) -> None:
+    study = write_study(tmp_path, tiny_models, n=4)
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["eval", str(study), "--out", str(out), "--json"]).exit_code == 0
+    (tmp_path / "scoring.py").write_text(
+        "def long_answer(output, reference, *, words):\n    return len(output.split()) >= words\n"
+    )
+    text = study.read_text().replace(
+        "metrics: [exact_match, token_f1, {name: contains}]",
+        "metrics: [exact_match, {name: wordy, python: scoring.py:long_answer, words: 2}]",
+    )
+    study.write_text(text)
+    result = runner.invoke(app, ["eval", str(study), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(stored(out)) == 8  # scored anew from the stored outputs: no model ran again
+    lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    for line in lines:
+        assert line["scores"]["wordy"] == float(len(line["output"].split()) >= 2)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]["tiny-a"]["metrics"]) == {"exact_match", "wordy"}
+
+    # A function that answers outside [0, 1] is named, with its file.
+    (tmp_path / "scoring.py").write_text(
+        "def long_answer(output, reference, *, words):\n    return 7\n"
+    )
+    result = runner.invoke(app, ["eval", str(study), "--out", str(out)])
+    assert result.exit_code != 0
+    assert "returned 7" in result.output and "scoring.py" in result.output
+
+
+def test_an_unknown_metric_is_named_with_its_line_before_any_model_runs(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "dataset: {path: d.jsonl}\nmetrics:\n  - exact_match\n  - blue\n"
+        "candidates:\n  - {name: x, transformers: nowhere}\n"
+    )
+    result = runner.invoke(app, ["eval", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert f"{path}:4" in result.stderr and "unknown metric 'blue'" in result.stderr
+    assert "did you mean 'bleu'" in result.stderr

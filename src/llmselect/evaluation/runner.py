@@ -8,6 +8,7 @@ comparisons) and `samples.jsonl` (one line per model x item) into the output fol
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from llmselect.evaluation.backends.base import (
     reset_peak_memory,
 )
 from llmselect.evaluation.datasets import Dataset, Item, load_dataset
-from llmselect.evaluation.metrics import score
+from llmselect.evaluation.metrics import load_custom_metric, score
 from llmselect.evaluation.statistics import (
     CorpusStatistic,
     bootstrap_ci,
@@ -227,7 +228,33 @@ def _perplexity_scores(parts: dict[str, float]) -> dict[str, float]:
     }
 
 
-def _item_scores(study: EvalStudy, item: Item, sample: Sample) -> dict[str, float]:
+Scorer = Callable[[str, object], float]
+
+
+def _scorers(study: EvalStudy, base_dir: Path) -> dict[str, Scorer]:
+    """Each metric's scorer: a built-in with its options, or the user's own function (loaded
+    once, from the file the study names)."""
+    scorers: dict[str, Scorer] = {}
+    for m in study.metrics:
+        if m.python:
+            custom = load_custom_metric(m.python, base_dir)
+            scorers[m.name] = functools.partial(_call, custom, m.options)
+        else:
+            scorers[m.name] = functools.partial(_builtin, m.name, m.options)
+    return scorers
+
+
+def _call(fn: Callable[..., float], options: dict[str, Any], output: str, ref: object) -> float:
+    return fn(output, ref, **options)
+
+
+def _builtin(name: str, options: dict[str, Any], output: str, ref: object) -> float:
+    return score(name, output, ref, **options)
+
+
+def _item_scores(
+    study: EvalStudy, item: Item, sample: Sample, scorers: dict[str, Scorer]
+) -> dict[str, float]:
     if study.task.kind == "perplexity":
         return _perplexity_scores(_perplexity_parts(sample))
     if study.task.kind == "multiple_choice":
@@ -241,10 +268,7 @@ def _item_scores(study: EvalStudy, item: Item, sample: Sample) -> dict[str, floa
             "acc": float(best == item.reference),
             "acc_norm": float(best_norm == item.reference),
         }
-    return {
-        m.name: score(m.name, sample.output or "", item.reference, **m.options)
-        for m in study.metrics
-    }
+    return {name: scorer(sample.output or "", item.reference) for name, scorer in scorers.items()}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -298,6 +322,7 @@ def write_results(
     items, prompts = _prompts(study, dataset)
     settings = _settings(study)
     perplexity = study.task.kind == "perplexity"
+    scorers = _scorers(study, base_dir) if study.task.kind == "generate" else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     per_model: dict[str, dict[str, list[float]]] = {}
     parts_per_model: dict[str, dict[str, list[float]]] = {}
@@ -327,7 +352,7 @@ def write_results(
             if sample is None:
                 continue
             found.append(sample)
-            item_scores = _item_scores(study, item, sample)
+            item_scores = _item_scores(study, item, sample, scorers)
             for name, value in item_scores.items():
                 scores.setdefault(name, []).append(value)
             line: dict[str, Any] = {

@@ -61,11 +61,34 @@ class TaskSpec(Strict):
         return self
 
 
+SCORED_BY_TASK = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
+"""Metrics the multiple-choice and perplexity tasks compute themselves (named to weigh them)."""
+
+
 class MetricSpec(Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
     weight: float = Field(default=1.0, ge=0)
     """How much this metric counts in a selection's quality score (`llmselect select`)."""
+    python: str | None = Field(default=None, pattern=r"^[^:]+\.py:[A-Za-z_]\w*$")
+    """`path/to/file.py:function`, relative to the study: the user's own metric, called as
+    `function(output, reference, **options)` for a number in [0, 1]. It runs as Python with
+    the user's rights, so only a study that names it here runs it."""
+
+    @model_validator(mode="after")
+    def _known(self) -> MetricSpec:
+        from difflib import get_close_matches
+
+        from llmselect.evaluation.metrics import METRICS
+
+        if self.python is None and self.name not in (*METRICS, *SCORED_BY_TASK):
+            close = get_close_matches(self.name, [*METRICS, *SCORED_BY_TASK], n=1)
+            raise ValueError(
+                f"unknown metric {self.name!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+                + " (your own: `python: file.py:function`)"
+            )
+        return self
 
 
 class Candidate(Strict):
@@ -102,8 +125,8 @@ def metric_shorthand(value: Any) -> Any:
         if isinstance(entry, str):
             specs.append({"name": entry})
         elif isinstance(entry, dict) and "options" not in entry:
-            fixed = {k: entry[k] for k in ("name", "weight") if k in entry}
-            options = {k: v for k, v in entry.items() if k not in ("name", "weight")}
+            fixed = {k: entry[k] for k in ("name", "weight", "python") if k in entry}
+            options = {k: v for k, v in entry.items() if k not in fixed}
             specs.append({**fixed, "options": options})
         else:
             specs.append(entry)
