@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tiny_gguf import write_tiny_gguf
 from typer.testing import CliRunner
 
 from llmselect.cli import app
@@ -17,6 +16,7 @@ from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends import GenerationSettings, open_backend
 from llmselect.evaluation.backends.gguf_backend import GGUFBackend
 from llmselect.evaluation.study import Candidate
+from tiny_gguf import write_tiny_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
