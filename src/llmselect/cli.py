@@ -566,16 +566,19 @@ def fit(
     card = run(as_json, lambda: catalog.get(model_id))
     device, count = run(as_json, lambda: _target_hardware(gpu))
 
-    from llmselect.sizing.calibration import calibrate, load_measurements
+    from llmselect.sizing.calibration import builtin_measurements, calibrate, load_measurements
 
     measurements = run(as_json, load_measurements)
-    calibrated: dict[str, int] = {}
+    shipped = run(as_json, builtin_measurements)
+    calibrated: dict[str, str] = {}
 
     def engine_for(scheme: str) -> Engine:
         base = run(as_json, lambda: get_engine(engine or default_engine_id(scheme, device)))
-        tuned, calibration = calibrate(base, device, measurements, catalog)
+        tuned, calibration = calibrate(base, device, measurements, catalog, shipped)
         if calibration:
-            calibrated[base.id] = max(calibration.decode_samples, calibration.prefill_samples)
+            samples = max(calibration.decode_samples, calibration.prefill_samples)
+            whose = " shipped with llmselect" if calibration.shipped else ""
+            calibrated[base.id] = f"calibrated from {samples} run(s){whose}"
         return tuned
 
     if finetune:
@@ -658,8 +661,7 @@ def fit(
 
     chosen, tried = run(as_json, work)
     if chosen.engine in calibrated:
-        samples = calibrated[chosen.engine]
-        chosen.warnings.append(f"{chosen.engine} on {device.id} calibrated from {samples} run(s)")
+        chosen.warnings.append(f"{chosen.engine} on {device.id} {calibrated[chosen.engine]}")
     if as_json:
         emit_json(chosen.model_dump(mode="json") | {"tried": [t.quant for t in tried]})
     else:
@@ -728,14 +730,15 @@ def calibrate_add(
 def calibrate_show(as_json: JsonFlag = False) -> None:
     """Calibrated efficiencies per engine and device, from the recorded measurements."""
     from llmselect.catalog import load_catalog
-    from llmselect.sizing.calibration import calibrate, load_measurements
+    from llmselect.sizing.calibration import builtin_measurements, calibrate, load_measurements
     from llmselect.sizing.detect import CPU_REFERENCE, LOCAL_CPU_ID
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.hardware import find_device
 
     measurements = run(as_json, load_measurements)
+    shipped = run(as_json, builtin_measurements)
     catalog = run(as_json, load_catalog)
-    pairs = sorted({(m.engine, m.device) for m in measurements})
+    pairs = sorted({(m.engine, m.device) for m in measurements + shipped})
     results = []
     for engine_id, device_id in pairs:
         base = run(as_json, partial(get_engine, engine_id))
@@ -743,7 +746,7 @@ def calibrate_show(as_json: JsonFlag = False) -> None:
             device = find_device(CPU_REFERENCE).model_copy(update={"id": LOCAL_CPU_ID})
         else:
             device = run(as_json, partial(find_device, device_id))
-        _, calibration = calibrate(base, device, measurements, catalog)
+        _, calibration = calibrate(base, device, measurements, catalog, shipped)
         if calibration:
             results.append((base, calibration))
     if as_json:
@@ -751,7 +754,7 @@ def calibrate_show(as_json: JsonFlag = False) -> None:
         return
     from llmselect.console import calibration_table, console
 
-    console().print(calibration_table(results, len(measurements)))
+    console().print(calibration_table(results, len(measurements), len(shipped)))
 
 
 # --------------------------------------------------------------------------- evaluation

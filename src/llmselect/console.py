@@ -466,9 +466,14 @@ def finetune_detail(model: str, device: str, count: int, m: FinetuneMemory) -> R
     )
 
 
-def calibration_table(results: list[tuple[Engine, Calibration]], total: int) -> Table:
-    table = Table(title=f"calibration from {total} measurements", header_style="bold")
-    for col in ("engine", "device", "decode efficiency", "prefill efficiency", "samples"):
+def calibration_table(
+    results: list[tuple[Engine, Calibration]], yours: int, shipped: int = 0
+) -> Table:
+    title = f"calibration from {yours} of your measurements"
+    if shipped:
+        title += f" and {shipped} shipped with llmselect (used where you have none)"
+    table = Table(title=title, header_style="bold")
+    for col in ("engine", "device", "decode efficiency", "prefill efficiency", "samples", "from"):
         table.add_column(col)
     for base, c in results:
         table.add_row(
@@ -477,6 +482,7 @@ def calibration_table(results: list[tuple[Engine, Calibration]], total: int) -> 
             f"{base.bandwidth_efficiency:.2f} → {c.bandwidth_efficiency:.2f}",
             f"{base.compute_efficiency:.2f} → {c.compute_efficiency:.2f}",
             f"{c.decode_samples} decode, {c.prefill_samples} prefill",
+            "llmselect" if c.shipped else "yours",
         )
     return table
 

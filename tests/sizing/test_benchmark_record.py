@@ -115,3 +115,76 @@ def test_record_flag_says_where(
     # Without --record nothing is stored.
     bench.main(["--skip-gguf"])
     assert len(load_measurements()) == 1
+
+
+# -- the sweep (`--device`): a dry run on this CPU, and shipping GPU runs ---------------------
+
+
+def test_sweep_measures_each_batch_and_checks_calibration_on_held_out_runs(
+    bench: ModuleType, capsys: Any
+) -> None:
+    from llmselect.catalog import load_builtin
+    from llmselect.sizing.estimate import kv_bytes_per_token
+    from llmselect.sizing.quant import weight_bytes
+
+    runs = bench.run_sweep(bench.BENCH_MODEL, ["transformers-eager"], [1, 2], 8, 4, "cpu")
+    arch = load_builtin().get(bench.BENCH_MODEL).architecture
+    assert [r.batch for r in runs] == [1, 2]
+    for run in runs:
+        assert run.device == "this-machine-cpu" and run.engine == "transformers-eager"
+        assert run.weights_bytes == weight_bytes(arch, "bf16")
+        # The dynamic cache holds every token but the last generated one, for each sequence.
+        assert run.kv_cache_bytes == kv_bytes_per_token(arch, "bf16") * (8 + 4 - 1) * run.batch
+        assert run.ttft_s > 0 and run.decode_tokens_per_s > 0
+        assert run.peak_memory_bytes is None  # device memory is read on CUDA only
+        assert bench.as_measurement(run).engine == "cpu"  # what `fit` uses on a CPU
+
+    errors = bench.report_sweep(runs)
+    out = capsys.readouterr().out
+    assert "memory (GB, predicted / measured)" in out and "decode tok/s" in out
+    # Each run predicted from the other alone: the calibrated estimate is the other's speed
+    # scaled by the model's ratio between the two batch sizes.
+    one, two = runs
+    _, tuned = bench.sweep_predictions(one, [bench.as_measurement(two)])
+    assert errors[0] == pytest.approx(
+        tuned.estimates.decode_tokens_per_s / one.decode_tokens_per_s - 1
+    )
+    with pytest.raises(SystemExit, match="--ship takes GPU runs"):
+        bench.ship(runs)
+
+
+def test_shipped_gpu_runs_calibrate_fit_for_that_gpu(
+    bench: ModuleType, isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmselect.sizing import calibration
+
+    run = bench.SweepRun(
+        model="meta-llama/Llama-3.1-8B",
+        device="H200-SXM-141GB",
+        device_name="NVIDIA H200",
+        engine="transformers-compiled",
+        batch=1,
+        prompt_tokens=512,
+        new_tokens=128,
+        ttft_s=0.05,
+        decode_tokens_per_s=140.0,
+        weights_bytes=16_060_522_496,
+        kv_cache_bytes=83_886_080,
+        peak_torch_bytes=16_500_000_000,
+        runtime_bytes=600_000_000,
+    )
+    shipped = tmp_path / "measurements.jsonl"
+    assert bench.ship([run], shipped) == shipped
+    monkeypatch.setattr(calibration, "BUILTIN_MEASUREMENTS", shipped)
+    [stored] = calibration.builtin_measurements()
+    assert (stored.device, stored.engine, stored.context) == (run.device, run.engine, 640)
+    assert stored.peak_memory_bytes == 17_100_000_000
+    assert stored.source == "benchmarks/sizing_accuracy.py on NVIDIA H200"
+
+    args = ["fit", run.model, "--gpu", "H200", "--quant", "bf16", "--context", "640"]
+    args += ["--prompt", "512", "--engine", "transformers-compiled", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)
+    assert fitted["estimates"]["decode_tokens_per_s"] == pytest.approx(140.0, rel=1e-6)
+    assert any("shipped with llmselect" in w for w in fitted["warnings"])

@@ -113,3 +113,44 @@ def test_add_needs_a_measurement() -> None:
         ],
     )
     assert result.exit_code == 2
+
+
+def test_shipped_measurements_calibrate_until_the_user_records_their_own(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmselect.sizing import calibration
+
+    before = fit()["estimates"]["decode_tokens_per_s"]
+    # What `benchmarks/sizing_accuracy.py --ship` writes: one run at 1.5x the default estimate.
+    runner.invoke(app, [*ADD, "--context", "2048", "--prompt", "1024", "--tps", str(before * 1.5)])
+    shipped_file = tmp_path / "shipped.jsonl"
+    (isolated_home / "measurements.jsonl").rename(shipped_file)
+    monkeypatch.setattr(calibration, "BUILTIN_MEASUREMENTS", shipped_file)
+
+    shipped = fit()
+    assert shipped["estimates"]["decode_tokens_per_s"] == pytest.approx(before * 1.5, rel=1e-6)
+    assert any("from 1 run(s) shipped with llmselect" in w for w in shipped["warnings"])
+    [row] = json.loads(runner.invoke(app, ["calibrate", "show", "--json"]).stdout)
+    assert row["shipped"] is True
+
+    # The user's own run on that engine and device replaces the shipped one entirely.
+    runner.invoke(app, [*ADD, "--context", "2048", "--prompt", "1024", "--tps", str(before * 0.5)])
+    yours = fit()
+    assert yours["estimates"]["decode_tokens_per_s"] == pytest.approx(before * 0.5, rel=1e-6)
+    assert any(w.endswith("calibrated from 1 run(s)") for w in yours["warnings"])
+    [row] = json.loads(runner.invoke(app, ["calibrate", "show", "--json"]).stdout)
+    assert row["shipped"] is False
+    table = runner.invoke(app, ["calibrate", "show"]).stdout
+    assert "1 of your measurements and 1 shipped with llmselect" in table
+
+
+def test_the_shipped_measurements_load() -> None:
+    from llmselect.catalog import load_builtin
+    from llmselect.sizing.calibration import builtin_measurements
+    from llmselect.sizing.hardware import find_device
+
+    catalog = load_builtin()
+    for m in builtin_measurements():  # every line names a catalog model, a profile, an engine
+        assert catalog.find(m.model) is not None, m.model
+        find_device(m.device)
+        get_engine(m.engine)

@@ -263,11 +263,11 @@ def _license_relax(ctx: Context, card: ModelCard) -> str | None:
 
 
 def _engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
-    from llmselect.sizing.calibration import calibrate, load_measurements
+    from llmselect.sizing.calibration import builtin_measurements, calibrate, load_measurements
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.estimate import default_engine_id
 
-    measurements = load_measurements()
+    measurements, shipped = load_measurements(), builtin_measurements()
     engines: dict[str, Engine] = {}
 
     def engine_for(scheme: str, gguf: bool = False) -> Engine:
@@ -278,7 +278,7 @@ def _engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
         )
         if engine_id not in engines:
             base = get_engine(engine_id)
-            engines[engine_id] = calibrate(base, ctx.device, measurements, ctx.catalog)[0]
+            engines[engine_id] = calibrate(base, ctx.device, measurements, ctx.catalog, shipped)[0]
         return engines[engine_id]
 
     return engine_for

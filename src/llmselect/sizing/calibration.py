@@ -4,6 +4,10 @@ Measurements are appended, one JSON object a line, to `measurements.jsonl` in th
 directory (the evaluation and benchmark commands record there; `llmselect calibrate add` records
 by hand). For an engine on a device, the decode efficiency becomes the default times the median
 ratio of measured to predicted tokens per second, and likewise prefill from time to first token.
+
+llmselect ships measurements of its own (`data/measurements.jsonl`, taken with
+`benchmarks/sizing_accuracy.py --ship`, each with its date, device and source): they calibrate an
+engine on a device for which the user has recorded nothing. The user's own runs replace them.
 """
 
 from __future__ import annotations
@@ -49,10 +53,20 @@ class Calibration(BaseModel):
     compute_efficiency: float
     decode_samples: int
     prefill_samples: int
+    shipped: bool = False
+    """From the measurements llmselect ships, not the user's own."""
+
+
+BUILTIN_MEASUREMENTS = Path(__file__).parent / "data" / "measurements.jsonl"
 
 
 def measurements_file() -> Path:
     return data_dir() / "measurements.jsonl"
+
+
+def builtin_measurements() -> list[Measurement]:
+    """The runs llmselect's own benchmark measured and ships."""
+    return load_measurements(BUILTIN_MEASUREMENTS)
 
 
 def record(measurement: Measurement, path: Path | None = None) -> Path:
@@ -89,12 +103,22 @@ def load_measurements(path: Path | None = None) -> list[Measurement]:
 
 
 def calibrate(
-    engine: Engine, device: Device, measurements: list[Measurement], catalog: Catalog
+    engine: Engine,
+    device: Device,
+    measurements: list[Measurement],
+    catalog: Catalog,
+    builtin: list[Measurement] | None = None,
 ) -> tuple[Engine, Calibration | None]:
-    """The engine profile corrected by the measurements of this engine on this device."""
+    """The engine profile corrected by the measurements of this engine on this device: the
+    user's (`measurements`) where there are any, else the shipped ones (`builtin`)."""
     from llmselect.sizing.estimate import estimate
 
-    mine = [m for m in measurements if m.engine == engine.id and m.device == device.id]
+    def here(runs: list[Measurement]) -> list[Measurement]:
+        return [m for m in runs if m.engine == engine.id and m.device == device.id]
+
+    mine, shipped = here(measurements), False
+    if not mine and builtin:
+        mine, shipped = here(builtin), True
     decode, prefill = [], []
     for m in mine:
         card = catalog.find(m.model)
@@ -131,4 +155,5 @@ def calibrate(
         compute_efficiency=tuned.compute_efficiency,
         decode_samples=len(decode),
         prefill_samples=len(prefill),
+        shipped=shipped,
     )
