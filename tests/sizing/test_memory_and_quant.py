@@ -119,6 +119,36 @@ def test_decode_is_memory_bound_at_batch_one() -> None:
     assert big.estimates.total_tokens_per_s > 50 * small.estimates.total_tokens_per_s
 
 
+def test_prefill_runs_weights_at_the_schemes_precision_and_attention_at_16_bits() -> None:
+    card = CATALOG.get("meta-llama/Llama-2-7b-hf")  # 32 layers x 32 heads of 128
+    engine = get_engine("vllm")
+    prompt = 1000
+    linear = 2 * count_params(card.architecture).active * prompt
+    attention = 2 * 32 * 32 * 128 * prompt * prompt
+
+    def ttft(device_id: str, quant: str) -> float:
+        device = find_device(device_id)
+        fit = estimate(
+            card, device, 1, engine, quant=quant, context=2048, batch=1, prompt_tokens=prompt
+        )
+        return fit.estimates.ttft_s
+
+    eff = engine.compute_efficiency
+    # H100 SXM: 989.4 dense bf16 TFLOP/s, 1978.9 fp8 and int8.
+    assert ttft("H100-80GB", "bf16") == pytest.approx((linear + attention) / (989.4e12 * eff))
+    assert ttft("H100-80GB", "fp8") == pytest.approx(
+        linear / (1978.9e12 * eff) + attention / (989.4e12 * eff)
+    )
+    assert ttft("H100-80GB", "int8") == pytest.approx(ttft("H100-80GB", "fp8"))
+    # Weight-only schemes dequantize: 16-bit matrix products, like bf16.
+    assert ttft("H100-80GB", "awq") == pytest.approx(ttft("H100-80GB", "bf16"))
+    # An A100 has int8 tensor cores (624 TOP/s) but none for fp8 (weight-only fp8 there).
+    assert ttft("A100-80GB", "int8") == pytest.approx(
+        linear / (624e12 * eff) + attention / (312e12 * eff)
+    )
+    assert ttft("A100-80GB", "fp8") == pytest.approx(ttft("A100-80GB", "bf16"))
+
+
 @pytest.mark.parametrize(
     ("spec", "device_id", "count"),
     [

@@ -193,13 +193,14 @@ def estimate(
     counted = count_params(arch)
     active = counted.active
     prompt = prompt_tokens if prompt_tokens is not None else max(1, context // 2)
-    peak_flops = device.bf16_flops * devices * engine.compute_efficiency
+    # The weights' matrix products run at the precision of the scheme; attention in 16 bits.
+    peak_flops = matmul_flops(device, scheme) * devices * engine.compute_efficiency
+    attention_peak = device.bf16_flops * devices * engine.compute_efficiency
     bandwidth = device.memory_bandwidth * devices * engine.bandwidth_efficiency
     layers, heads, hd = arch.num_hidden_layers or 0, arch.num_attention_heads or 0, arch.head_dim
     # Causal attention over the prompt: QK^T and AV, half the square each.
     attention_flops = 2 * layers * heads * (hd or 0) * prompt * prompt
-    prefill_flops = batch * (2 * active * prompt + attention_flops)
-    ttft = prefill_flops / peak_flops
+    ttft = batch * (2 * active * prompt / peak_flops + attention_flops / attention_peak)
 
     # A decode step reads the active weights once for the whole batch, and each sequence's KV
     # cache (on average half-way through its generation).
@@ -207,7 +208,9 @@ def estimate(
     kv_full = kv_bytes_per_token(arch, kv_dtype) * _kv_tokens(arch, context, engine) * batch
     kv_read = kv_full * (prompt + context) / (2 * context)
     memory_time = (weights_read + kv_read) / bandwidth
-    compute_time = batch * (2 * active + attention_flops / max(prompt, 1)) / peak_flops
+    compute_time = batch * (
+        2 * active / peak_flops + attention_flops / max(prompt, 1) / attention_peak
+    )
     step = max(memory_time, compute_time)
     knee = max(1, int(weights_read / bandwidth / (2 * active / peak_flops)))
     total_tps = batch / step
@@ -287,6 +290,17 @@ def schemes_for(device: Device) -> list[str]:
     """`PREFERENCE` without fp8 and int8 on devices that have no such tensor cores."""
     lacking = {s for s, ok in (("fp8", device.fp8_flops), ("int8", device.int8_ops)) if not ok}
     return [s for s in PREFERENCE if s not in lacking]
+
+
+def matmul_flops(device: Device, scheme: str) -> float:
+    """Dense throughput of the precision the weights' matrix products run in. fp8 and int8 are
+    weights and activations both quantized (W8A8, as vLLM runs them), so those tensor cores do
+    the work; every other scheme (int4, AWQ/GPTQ, GGUF types) is dequantized to 16 bits."""
+    if scheme == "fp8" and device.fp8_flops:
+        return device.fp8_flops
+    if scheme == "int8" and device.int8_ops:
+        return device.int8_ops
+    return device.bf16_flops
 
 
 def default_engine_id(quant: str, device: Device) -> str:
