@@ -842,7 +842,10 @@ def _record_eval_speed(
 
     Only models that generated new outputs here with transformers, that match a catalog card
     (by candidate name or the folder's `_name_or_path`, with the same layer count and width), on
-    a machine whose hardware profile is listed. Servers are skipped: their hardware is unknown.
+    a machine whose hardware profile is listed. Each is recorded under the engine profile its
+    run measured, as the backend reported it: `cpu` on a CPU (the profile `fit` uses for any
+    CPU), `transformers-compiled` or `transformers-eager` on CUDA (the decode path that ran).
+    Servers are skipped: their hardware is unknown.
     Returns what was recorded and why the rest was not (`card` says which were matched); None
     when no local model generated anything new.
     """
@@ -886,6 +889,11 @@ def _record_eval_speed(
             reason = f"it ran on {model.get('device')}, not on {device.id}"
             skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
             continue
+        engine = model.get("engine")
+        if not engine:
+            reason = "its run recorded no engine profile"
+            skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
+            continue
         batch = max(1, min(candidate.batch_size, int(latency.get("n") or 1)))
         prompt = max(1, round(latency.get("prompt_tokens_p50") or 1))
         try:
@@ -897,7 +905,7 @@ def _record_eval_speed(
             model=card.id,
             device=device.id,
             devices=1,
-            engine="transformers-eager",
+            engine=engine,
             quant=quant,
             batch=batch,
             context=prompt + max(1, round(latency.get("output_tokens_p50") or 1)),

@@ -166,6 +166,41 @@ def test_study_errors_name_the_line(tmp_path: Path) -> None:
     assert f"{path}:3" in result.stderr and "exactly one" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("backend", "option", "message"),
+    [
+        ("transformers: m", "compile: sometimes", "compile must be auto, true or false"),
+        ("transformers: m", "compile: 1", "compile must be auto, true or false"),
+        ("gguf: m.gguf", "compile: true", "compile applies to transformers candidates only"),
+        ("openai: http://h/v1", "compile: false", "compile applies to transformers candidates"),
+    ],
+)
+def test_the_compile_option_is_checked_with_its_field_and_line(
+    tmp_path: Path, backend: str, option: str, message: str
+) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        f"dataset: {{path: d.jsonl}}\ncandidates:\n  - name: x\n    {backend}\n    {option}\n"
+    )
+    result = runner.invoke(app, ["eval", str(path), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["field"], error["line"]) == ("candidates.0.compile", 5)
+    assert message in error["message"]
+
+
+def test_the_compile_option_accepts_auto_true_and_false(tmp_path: Path) -> None:
+    from llmselect.evaluation.study import load_study
+
+    path = tmp_path / "study.yaml"
+    for written, loaded in (("auto", "auto"), ("true", True), ("false", False), (None, "auto")):
+        option = f", compile: {written}" if written else ""
+        path.write_text(
+            f"dataset: {{path: d.jsonl}}\ncandidates: [{{name: x, transformers: m{option}}}]\n"
+        )
+        assert load_study(path).candidates[0].compile == loaded
+
+
 def test_fresh_starts_over(tmp_path: Path, tiny_models: tuple[Path, Path]) -> None:
     study = write_study(tmp_path, tiny_models, n=2)
     out = tmp_path / "out"

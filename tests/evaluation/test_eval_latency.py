@@ -112,14 +112,59 @@ def test_the_store_keeps_the_peak_over_runs(tmp_path: Path) -> None:
     assert store.run_info("m", settings) is None
     store.put_run("m", settings, RunInfo(device="cuda", dtype="bf16", peak_memory_bytes=500))
     store.put_run("m", settings, RunInfo(device="cuda", dtype="bf16", peak_memory_bytes=300))
-    store.put_run("m", settings, RunInfo(device="cuda", dtype="bf16", peak_memory_bytes=None))
-    store.put_run("m", {"kind": "perplexity"}, RunInfo(device="cpu"))
+    compiled = RunInfo(device="cuda", dtype="bf16", engine="transformers-compiled")
+    store.put_run("m", settings, compiled)
+    store.put_run("m", {"kind": "perplexity"}, RunInfo(device="cpu", engine="cpu"))
     store.close()
     again = Store(tmp_path / "s.sqlite")
-    assert again.run_info("m", settings) == RunInfo(
-        device="cuda", dtype="bf16", peak_memory_bytes=500
-    )
-    assert again.run_info("m", {"kind": "perplexity"}) == RunInfo(device="cpu")
+    # The peak is the highest of all runs; where and how it ran, the latest run's.
+    assert again.run_info("m", settings) == compiled.model_copy(update={"peak_memory_bytes": 500})
+    assert again.run_info("m", {"kind": "perplexity"}) == RunInfo(device="cpu", engine="cpu")
+
+
+OLD_RUNS_SCHEMA = """
+CREATE TABLE runs (
+    backend TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    device TEXT,
+    dtype TEXT,
+    peak_memory_bytes INTEGER,
+    updated TEXT DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (backend, settings)
+)
+"""
+"""The `runs` table as stores written before `engine` have it."""
+
+
+def test_a_store_written_before_engine_keeps_its_rows_and_resumes(
+    tmp_path: Path, tiny_models: tuple[Path, Path]
+) -> None:
+    candidate = f"{{name: a, transformers: {tiny_models[1]}, batch_size: 2}}"
+    out = tmp_path / "out"
+    eval_json(write_study(tmp_path, [candidate], n=2, max_tokens=4), out, "--no-record")
+    # Take the store back to the old schema, rows and all.
+    with sqlite3.connect(out / "store.sqlite") as db:
+        db.execute("ALTER TABLE runs RENAME TO runs_new")
+        db.execute(OLD_RUNS_SCHEMA)
+        old_columns = "backend, settings, device, dtype, peak_memory_bytes, updated"
+        db.execute(f"INSERT INTO runs SELECT {old_columns} FROM runs_new")
+        db.execute("DROP TABLE runs_new")
+        before = dict(db.execute("SELECT cache_key, output FROM samples"))
+    db.close()
+
+    # Nothing new to run: the old rows are read as they are, with no engine recorded.
+    model = eval_json(write_study(tmp_path, [candidate], n=2, max_tokens=4), out)["models"]["a"]
+    assert (model["device"], model["engine"]) == ("cpu", None)
+    assert model["metrics"]["exact_match"]["n"] == 2
+    # Two more items: only they run, and this run says which engine it measured.
+    results = eval_json(write_study(tmp_path, [candidate], n=4, max_tokens=4), out, "--no-record")
+    assert results["models"]["a"]["engine"] == "cpu"
+    with sqlite3.connect(out / "store.sqlite") as db:
+        after = dict(db.execute("SELECT cache_key, output FROM samples"))
+        columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    db.close()
+    assert len(after) == 4 and before.items() <= after.items()
+    assert "engine" in columns
 
 
 @pytest.mark.gpu
@@ -175,9 +220,12 @@ def test_eval_records_local_speed_for_fit_calibration(
     out = tmp_path / "out"
     results = eval_json(study, out)
     (entry,) = results["calibration"]["recorded"]
-    latency = results["models"]["acme/tiny"]["latency"]
+    model = results["models"]["acme/tiny"]
+    latency = model["latency"]
     assert entry["model"] == "acme/tiny" and entry["device"] == reference_desktop
-    assert (entry["engine"], entry["quant"], entry["batch"]) == ("transformers-eager", "fp32", 2)
+    # A CPU run calibrates the `cpu` profile: the one `fit` uses on a CPU, whatever ran it.
+    assert model["engine"] == "cpu"
+    assert (entry["engine"], entry["quant"], entry["batch"]) == ("cpu", "fp32", 2)
     assert entry["decode_tokens_per_s"] == pytest.approx(latency["tokens_per_s"] / 2)
     assert entry["prompt_tokens"] == round(latency["prompt_tokens_p50"])
     assert [s["candidate"] for s in results["calibration"]["skipped"]] == ["unlisted"]
@@ -186,11 +234,13 @@ def test_eval_records_local_speed_for_fit_calibration(
     shown = runner.invoke(app, ["calibrate", "show", "--json"])
     assert shown.exit_code == 0, shown.output
     (calibration,) = json.loads(shown.stdout)
-    assert (calibration["engine"], calibration["device"]) == (
-        "transformers-eager",
-        reference_desktop,
-    )
+    assert (calibration["engine"], calibration["device"]) == ("cpu", reference_desktop)
     assert calibration["decode_samples"] == 1
+    fitted = runner.invoke(app, ["fit", "acme/tiny", "--json"])
+    assert fitted.exit_code in (0, 4), fitted.output
+    fit = json.loads(fitted.stdout)
+    assert fit["engine"] == "cpu"
+    assert any("calibrated from 1 run(s)" in w for w in fit["warnings"]), fit["warnings"]
 
     # Reused outputs are not measured again, and --no-record records nothing.
     assert "calibration" not in eval_json(study, out)

@@ -267,6 +267,8 @@ def test_eval_cli_generates_with_a_gguf_candidate(
     assert set(model["metrics"]) == {"exact_match", "contains"}
     assert model["metrics"]["exact_match"]["n"] == 4
     assert model["latency"]["p50_s"] > 0
+    # The sizing profile its speed measures: llama.cpp on a GPU build, the CPU profile here.
+    assert model["engine"] == ("llama.cpp" if model["device"] == "gpu" else "cpu")
     lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
     assert [x["item_id"] for x in lines] == ["q0", "q1", "q2", "q3"]
     assert all("?" not in x["output"] and x["prompt"].startswith("Q: What") for x in lines)

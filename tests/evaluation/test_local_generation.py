@@ -1,5 +1,5 @@
 """Local generation with transformers: time to first token, stopping early at a stop string,
-and the static-cache compiled path on CUDA giving the same greedy text as the dynamic one."""
+and the static-cache compiled path (CPU and CUDA) giving the same greedy text as the dynamic one."""
 
 from __future__ import annotations
 
@@ -127,7 +127,54 @@ def test_stop_string_that_begins_in_the_prompt_does_not_stop(
     assert StopInOutput(tokenizer, ["Paris"], len(prompt))(both, None).tolist() == [True, False]
 
 
-# -- CUDA: static cache and a compiled decode step -------------------------------------------
+# -- the compiled decode path: static cache and a compiled step -----------------------------
+
+
+def test_compile_auto_keeps_the_dynamic_cache_on_the_cpu(tiny_models: tuple[Path, Path]) -> None:
+    local = backend(tiny_models[1], device="cpu")
+    local.generate(PROMPTS[:1], GenerationSettings(max_tokens=2))
+    assert (local.compile, local.compiled, local._warm_shapes) == (False, False, set())
+    assert local.engine == "cpu"
+
+
+def test_compile_true_on_the_cpu_gives_the_dynamic_paths_greedy_text(
+    tiny_models: tuple[Path, Path],
+) -> None:
+    pytest.importorskip("torch")
+    from torch._dynamo.utils import counters
+
+    settings = GenerationSettings(max_tokens=20)
+    # One batch of all five prompts: one shape, so one compile (some 20 s on two cores).
+    dynamic = backend(tiny_models[1], batch_size=len(PROMPTS), device="cpu", compile=False)
+    expected = [out.text for out in dynamic.generate(PROMPTS, settings)]
+    assert len(set(expected)) > 1 and not dynamic.compiled
+    compiled = backend(tiny_models[1], batch_size=len(PROMPTS), device="cpu", compile=True)
+    assert [out.text for out in compiled.generate(PROMPTS, settings)] == expected
+    assert compiled.compiled and len(compiled._warm_shapes) == 1
+    # The CPU has one sizing profile, whichever path decoded.
+    assert dynamic.engine == compiled.engine == "cpu"
+
+    # Another call of the same shape reuses the step: no warm-up, and dynamo compiles nothing.
+    shapes, frames = set(compiled._warm_shapes), counters["frames"]["total"]
+    again = compiled.generate(PROMPTS[::-1], settings)
+    assert [out.text for out in again] == expected[::-1]
+    assert compiled._warm_shapes == shapes and counters["frames"]["total"] == frames
+
+
+def test_the_study_option_reaches_the_backend(tiny_models: tuple[Path, Path]) -> None:
+    pytest.importorskip("torch")
+    from llmselect.evaluation.backends import open_backend
+    from llmselect.evaluation.study import Candidate
+
+    folder = tiny_models[1]
+    for option, expected in (("auto", False), (True, True), (False, False)):
+        candidate = Candidate(name="t", transformers=folder.name, compile=option)
+        local = open_backend(candidate, folder.parent)
+        assert local.compile is expected, option
+        local.close()
+
+
+# -- CUDA -------------------------------------------------------------------------------------
 
 
 def cuda_or_skip() -> Any:
@@ -138,27 +185,29 @@ def cuda_or_skip() -> Any:
 
 
 @pytest.mark.gpu
-def test_static_cache_is_the_default_on_cuda(tiny_models: tuple[Path, Path]) -> None:
+def test_compile_auto_is_on_for_cuda(tiny_models: tuple[Path, Path]) -> None:
     cuda_or_skip()
-    assert backend(tiny_models[1], device="cuda").static_cache is True
-    assert backend(tiny_models[1], device="cpu").static_cache is False
+    assert backend(tiny_models[1], device="cuda").compile is True
+    assert backend(tiny_models[1], device="cpu").compile is False
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_static_cache_gives_the_dynamic_paths_greedy_text(
+def test_compiled_step_gives_the_dynamic_paths_greedy_text(
     tiny_models: tuple[Path, Path], batch_size: int
 ) -> None:
     torch = cuda_or_skip()
     runs = {}
-    for static in (False, True):
-        local = backend(tiny_models[1], batch_size=batch_size, device="cuda", static_cache=static)
+    for compile in (False, True):
+        local = backend(tiny_models[1], batch_size=batch_size, device="cuda", compile=compile)
         # float32 on both paths: a random tiny model's logits are close, bf16 could flip ties.
         local.model.to(torch.float32)
         settings = GenerationSettings(max_tokens=20)
-        runs[static] = [out.text for out in local.generate(PROMPTS, settings)]
+        runs[compile] = [out.text for out in local.generate(PROMPTS, settings)]
         # A second call reuses the compiled step; its outputs do not change.
-        assert [out.text for out in local.generate(PROMPTS, settings)] == runs[static]
-        if static:
+        assert [out.text for out in local.generate(PROMPTS, settings)] == runs[compile]
+        if compile:
             assert local._warm_shapes, "the static path did not run"
+        assert local.compiled is compile
+        assert local.engine == ("transformers-compiled" if compile else "transformers-eager")
     assert runs[True] == runs[False]

@@ -25,6 +25,7 @@ from llmselect.evaluation.backends import GenerationSettings, backend_identity, 
 from llmselect.evaluation.backends.base import (
     local_device,
     local_dtype,
+    local_engine,
     peak_memory_bytes,
     reset_peak_memory,
 )
@@ -112,6 +113,7 @@ def run_models(
             info = RunInfo(
                 device=local_device(backend),
                 dtype=local_dtype(backend),
+                engine=local_engine(backend),
                 peak_memory_bytes=peak_memory_bytes(backend),
             )
             store.put_run(backend.name, settings, info)
@@ -397,6 +399,7 @@ def write_results(
             "backend": backend_name,
             "device": run.device if run else None,
             "dtype": run.dtype if run else None,
+            "engine": run.engine if run else None,
         }
     names = list(per_model)
     for a, b in combinations(names, 2):

@@ -3,8 +3,8 @@
 Rows are keyed by a hash of the backend, the prompt and the generation settings, so a rerun (or
 `--resume` after a crash) skips what is done and never stores an item twice. Scores are not
 stored: they are recomputed from the outputs, so a metric can change without rerunning models.
-A second table keeps what is measured per run rather than per item (where the model ran, its
-peak device memory), so a resumed study still reports them.
+A second table keeps what is measured per run rather than per item (where the model ran, with
+which engine, its peak device memory), so a resumed study still reports them.
 """
 
 from __future__ import annotations
@@ -44,16 +44,22 @@ CREATE TABLE IF NOT EXISTS runs (
     dtype TEXT,
     peak_memory_bytes INTEGER,
     updated TEXT DEFAULT CURRENT_TIMESTAMP,
+    engine TEXT,
     PRIMARY KEY (backend, settings)
 )
 """
 
+RUNS_ADDED_COLUMNS = {"engine": "TEXT"}
+"""Columns added to `runs` since stores were first written: an older store gains them (empty)."""
+
 # The peak over every run of this backend and settings: a resumed run may have held less.
 UPSERT_RUN = """
-INSERT INTO runs (backend, settings, device, dtype, peak_memory_bytes) VALUES (?, ?, ?, ?, ?)
+INSERT INTO runs (backend, settings, device, dtype, engine, peak_memory_bytes)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (backend, settings) DO UPDATE SET
     device = excluded.device,
     dtype = excluded.dtype,
+    engine = excluded.engine,
     peak_memory_bytes = CASE
         WHEN runs.peak_memory_bytes IS NULL THEN excluded.peak_memory_bytes
         WHEN excluded.peak_memory_bytes IS NULL THEN runs.peak_memory_bytes
@@ -85,10 +91,12 @@ class Sample(BaseModel):
 
 
 class RunInfo(BaseModel):
-    """Where a backend ran and the most device memory it held (None off CUDA)."""
+    """Where a backend ran, how, and the most device memory it held (None off CUDA)."""
 
     device: str | None = None
     dtype: str | None = None
+    engine: str | None = None
+    """The sizing engine profile the run measures (`cpu`, `transformers-compiled`...)."""
     peak_memory_bytes: int | None = None
 
 
@@ -109,9 +117,19 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write loses nothing committed
             self.db.execute(SCHEMA)
             self.db.execute(RUNS_SCHEMA)
+            self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
             raise LLMSelectError(f"not a usable result store: {exc}", file=path) from exc
         self.path = path
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store written by an older llmselect up to this schema, keeping its rows."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        with self.db:
+            for column, kind in RUNS_ADDED_COLUMNS.items():
+                if column not in present:
+                    # Names and types come from the constant above, never from the file.
+                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def done(self, keys: list[str]) -> set[str]:
         found: set[str] = set()
@@ -174,17 +192,25 @@ class Store:
         with self.db:
             self.db.execute(
                 UPSERT_RUN,
-                (backend, settings_key(settings), info.device, info.dtype, info.peak_memory_bytes),
+                (
+                    backend,
+                    settings_key(settings),
+                    info.device,
+                    info.dtype,
+                    info.engine,
+                    info.peak_memory_bytes,
+                ),
             )
 
     def run_info(self, backend: str, settings: dict[str, Any]) -> RunInfo | None:
         row = self.db.execute(
-            "SELECT device, dtype, peak_memory_bytes FROM runs WHERE backend = ? AND settings = ?",
+            "SELECT device, dtype, engine, peak_memory_bytes FROM runs "
+            "WHERE backend = ? AND settings = ?",
             (backend, settings_key(settings)),
         ).fetchone()
         if row is None:
             return None
-        return RunInfo(device=row[0], dtype=row[1], peak_memory_bytes=row[2])
+        return RunInfo(device=row[0], dtype=row[1], engine=row[2], peak_memory_bytes=row[3])
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])

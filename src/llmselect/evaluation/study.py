@@ -17,7 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from llmselect.evaluation.datasets import FieldMap
 from llmselect.yamlfile import load_yaml, validate
@@ -107,6 +114,23 @@ class Candidate(Strict):
     """First wait before a retry; it doubles each time."""
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    compile: bool | Literal["auto"] = "auto"
+    """transformers: decode with a static KV cache and a `torch.compile`d step. `auto`: on CUDA,
+    for models transformers can compile whole; `true`: on any device, the CPU included (the
+    first batch of each shape waits for the compiler); `false`: the dynamic cache, no compiling."""
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_choice(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked before pydantic's own union check, whose two messages would not say what fits.
+        if not (value is True or value is False or value == "auto"):
+            raise ValueError(f"compile must be auto, true or false, not {value!r}")
+        if not info.data.get("transformers"):
+            raise ValueError(
+                "compile applies to transformers candidates only (llama.cpp and servers decode "
+                "their own way): remove it"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_backend(self) -> Candidate:

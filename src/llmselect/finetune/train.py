@@ -1098,6 +1098,7 @@ def _measure(
             batch_size=entry.batch_size,
             allow_pickle=entry.allow_pickle and own,
             trust_remote_code=entry.trust_remote_code,
+            compile=entry.compile,
         )
 
     tuned = out if config.method == "full" else merged_model(base, out, eval_dir)

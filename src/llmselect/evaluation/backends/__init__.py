@@ -12,7 +12,14 @@ __all__ = ["Backend", "Generation", "GenerationSettings", "backend_identity", "o
 
 
 def backend_identity(candidate: Candidate, base_dir: Path) -> str:
-    """What produced the outputs: part of the cache key, so another model never reuses them."""
+    """What produced the outputs: part of the cache key, so another model never reuses them.
+
+    How a model runs is not part of it, as the device and the batch size are not: `compile`
+    gives the same greedy text (tested on the CPU in fp32); in bf16 on a GPU the compiled step's
+    other kernels can flip a near tie, as another batch size can. Keying on it would rerun every
+    stored item to try a faster path; `--fresh` measures a new one, and each run's `engine` is
+    kept beside its outputs.
+    """
     if candidate.transformers:
         return f"transformers:{(base_dir / candidate.transformers).resolve()}"
     if candidate.gguf:
@@ -30,6 +37,7 @@ def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
             batch_size=candidate.batch_size,
             allow_pickle=candidate.allow_pickle,
             trust_remote_code=candidate.trust_remote_code,
+            compile=None if candidate.compile == "auto" else candidate.compile,
         )
     if candidate.openai:
         from llmselect.evaluation.backends.openai_http import OpenAIBackend

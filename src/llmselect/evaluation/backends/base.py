@@ -58,9 +58,10 @@ def apply_stop(text: str, stop: list[str]) -> str:
 
 
 # -- where a local backend runs -------------------------------------------------------------
-# A backend that runs the model in this process has `device` ("cpu", "cuda", "cuda:1") and a
-# torch `model`; a server's backend has neither. The runner measures memory here, outside the
-# backends, so every local backend on CUDA reports it the same way.
+# A backend that runs the model in this process has `device` ("cpu", "cuda", "cuda:1"), a torch
+# `model` (transformers) and `engine`, the sizing engine profile its speed measures; a server's
+# backend has none of them. The runner measures memory here, outside the backends, so every
+# local backend on CUDA reports it the same way.
 
 _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
@@ -68,6 +69,13 @@ _DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 def local_device(backend: object) -> str | None:
     device = getattr(backend, "device", None)
     return str(device) if device is not None else None
+
+
+def local_engine(backend: object) -> str | None:
+    """The id of the engine profile in `sizing/data/engines.yaml` whose speed this run
+    measures (what `eval` records for `fit`'s calibration), or None for a server."""
+    engine = getattr(backend, "engine", None)
+    return str(engine) if engine is not None else None
 
 
 def local_dtype(backend: object) -> str | None:

@@ -102,6 +102,8 @@ class GGUFBackend:
         self.gpu = bool(self.llama_cpp.llama_supports_gpu_offload())
         self.device = "gpu" if self.gpu else "cpu"
         """Not "cuda": llama.cpp's memory is its own, and torch's peak counter would not see it."""
+        self.engine = "llama.cpp" if self.gpu else "cpu"
+        """The sizing engine profile this run measures (`fit` sizes any CPU with `cpu`)."""
         self.llm: Any = None
         self.logits_all = False
         self._chat_formatter: Any = None

@@ -26,10 +26,11 @@ class TransformersBackend:
         allow_pickle: bool = False,
         trust_remote_code: bool = False,
         device: str | None = None,
-        static_cache: bool | None = None,
+        compile: bool | None = None,
     ) -> None:
-        """`static_cache`: decode with a static KV cache and a compiled step (default: on CUDA,
-        for models transformers can compile; the CPU keeps the dynamic cache)."""
+        """`compile`: decode with a static KV cache and a compiled step. None (the study's
+        `auto`): on CUDA, for models transformers can compile whole; elsewhere the dynamic cache,
+        as transformers itself chooses (a first compile on a CPU takes tens of seconds)."""
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -54,7 +55,7 @@ class TransformersBackend:
                     path,
                     use_safetensors=not allow_pickle,
                     trust_remote_code=trust_remote_code,
-                    dtype=torch.bfloat16 if self.device == "cuda" else torch.float32,
+                    dtype=torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
                 )
             self.model.to(self.device)
         except OSError as exc:
@@ -69,13 +70,32 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "left"
         compilable = bool(getattr(self.model, "_can_compile_fullgraph", False))
-        if static_cache is None:
-            static_cache = self.device.startswith("cuda") and compilable
-        self.static_cache = static_cache
+        if compile is None:
+            compile = self.device.startswith("cuda") and compilable
+        self.compile = compile
+        """Decode with a static cache and ask transformers to compile the step."""
+        self.compiled = False
+        """Whether transformers did compile the decode step (it may decline, e.g. quantized)."""
+        self._compile_config: Any = None
+        if compile and not self.device.startswith("cuda"):
+            from transformers import CompileConfig
+
+            # transformers compiles the step only on accelerators unless this flag (private, and
+            # documented as the switch for e.g. the CPU) is set: `compile: true` asked for it here.
+            self._compile_config = CompileConfig()
+            self._compile_config._compile_all_devices = True
         self._cache_length = 0
         """The static cache's length so far: it only grows, so compiled shapes stay few."""
         self._warm_shapes: set[tuple[int, int]] = set()
         """(rows, cache length) pairs already compiled and captured by a warm-up run."""
+
+    @property
+    def engine(self) -> str:
+        """The sizing engine profile (`llmselect fit --engine`) this run measures: `fit` sizes
+        any CPU with the `cpu` profile whatever the decode path; on CUDA, the path that ran."""
+        if not self.device.startswith("cuda"):
+            return "cpu"
+        return "transformers-compiled" if self.compiled else "transformers-eager"
 
     def chat_prompt(self, prompt: str) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
@@ -115,13 +135,15 @@ class TransformersBackend:
             }
             if settings.temperature > 0:
                 options.update(do_sample=True, temperature=settings.temperature)
-            if self.static_cache:
+            if self.compile:
                 # transformers compiles the decode step (not the prefill) for a static cache, once
                 # per (rows, cache length): a cache sized in powers of two that never shrinks keeps
                 # those shapes few, whatever the prompts' lengths.
                 needed = width + settings.max_tokens
                 self._cache_length = max(self._cache_length, 256, 1 << (needed - 1).bit_length())
                 options.update(cache_implementation="static", max_cache_len=self._cache_length)
+                if self._compile_config is not None:
+                    options["compile_config"] = self._compile_config
                 shape = (len(chunk), self._cache_length)
                 if shape not in self._warm_shapes:
                     # Compile and capture the step outside the timed run.
@@ -138,6 +160,8 @@ class TransformersBackend:
             began = time.perf_counter()
             with torch.no_grad():
                 out = self.model.generate(**encoded, streamer=clock, **options)
+            # transformers keeps the step it compiled on the model: proof the compiled path ran.
+            self.compiled = self.compiled or hasattr(self.model, "_compiled_call")
             seconds = (time.perf_counter() - began) / len(chunk)
             # Every row of a batch gets its first token at the same time.
             ttft = None if clock.first_token_at is None else clock.first_token_at - began
