@@ -411,6 +411,10 @@ def run_sweep(
                 _generate(model, ids, new, **options)  # warm-up: compiles and captures the step
                 ttft, _, _ = _generate(model, ids, 1, **options)
                 total, _, cache = _generate(model, ids, new, **options)
+            if engine == "transformers-compiled" and not hasattr(model, "_compiled_call"):
+                # transformers leaves the step it compiled on the model; without it, the timing
+                # is the uncompiled path's and would calibrate the wrong profile.
+                raise SystemExit("transformers did not compile the decode step on this device")
             kv = sum(
                 int(t.numel() * t.element_size())
                 for layer in cache.layers
