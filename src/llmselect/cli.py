@@ -840,12 +840,13 @@ def _record_eval_speed(
 ) -> dict[str, list[dict[str, Any]]] | None:
     """Record each local candidate's measured speed in the sizing calibration store.
 
-    Only models that generated new outputs here with transformers, that match a catalog card
-    (by candidate name or the folder's `_name_or_path`, with the same layer count and width), on
-    a machine whose hardware profile is listed. Each is recorded under the engine profile its
-    run measured, as the backend reported it: `cpu` on a CPU (the profile `fit` uses for any
-    CPU), `transformers-compiled` or `transformers-eager` on CUDA (the decode path that ran).
-    Servers are skipped: their hardware is unknown.
+    Only models that generated new outputs here in this process (transformers, or a GGUF file
+    through llama.cpp) and that match a catalog card (see `_eval_card`, `_eval_gguf_card`), on
+    this machine as `fit` sees it (a listed GPU, or this CPU). Each is recorded under the engine
+    profile its run measured, as the backend reported it: `cpu` on a CPU (the profile `fit`
+    uses for any CPU), `transformers-compiled` or `transformers-eager` on CUDA (the decode path
+    that ran), `llama.cpp` for a GGUF file on a GPU; and at the precision that ran (the torch
+    dtype, or the GGUF file type). Servers are skipped: their hardware is unknown.
     Returns what was recorded and why the rest was not (`card` says which were matched); None
     when no local model generated anything new.
     """
@@ -853,39 +854,48 @@ def _record_eval_speed(
 
     from llmselect.catalog import load_catalog
     from llmselect.sizing.calibration import Measurement, record
-    from llmselect.sizing.hardware import find_device
     from llmselect.sizing.quant import normalize
 
-    local = [c for c in study.candidates if c.transformers and produced.get(c.name)]
+    local = [c for c in study.candidates if (c.transformers or c.gguf) and produced.get(c.name)]
     timed = [c for c in local if (results["models"][c.name]["latency"] or {}).get("tokens_per_s")]
     if not timed:
         return None
     recorded: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    matched: list[tuple[Any, ModelCard]] = []
+    matched: list[tuple[Any, ModelCard, str | None]] = []
     try:
         catalog = load_catalog()
     except LLMSelectError as exc:
         return {"recorded": [], "skipped": [{"candidate": "*", "card": None, "reason": str(exc)}]}
     for candidate in timed:
-        card, reason = _eval_card(candidate.name, candidate.transformers, study_file, catalog)
+        quant: str | None = None
+        if candidate.gguf:
+            card, quant, reason = _eval_gguf_card(
+                candidate.name, candidate.gguf, study_file, catalog
+            )
+        else:
+            card, reason = _eval_card(candidate.name, candidate.transformers, study_file, catalog)
         if card is None:
             skipped.append({"candidate": candidate.name, "card": None, "reason": reason})
         else:
-            matched.append((candidate, card))
+            matched.append((candidate, card, quant))
     if not matched:
         return {"recorded": [], "skipped": skipped}
     try:
-        device, _ = _target_hardware(None)  # one process runs on one of the machine's devices
-        find_device(device.id)  # calibration is kept per listed profile
+        # One process runs on one of the machine's devices; without a GPU, on this CPU (the
+        # device `fit` sizes for here, `this-machine-cpu`).
+        device, _ = _target_hardware(None)
     except LLMSelectError as exc:
         reason = f"this machine has no hardware profile ({exc.message})"
-        skipped += [{"candidate": c.name, "card": card.id, "reason": reason} for c, card in matched]
+        skipped += [
+            {"candidate": c.name, "card": card.id, "reason": reason} for c, card, _ in matched
+        ]
         return {"recorded": [], "skipped": skipped}
-    for candidate, card in matched:
+    for candidate, card, gguf_quant in matched:
         model = results["models"][candidate.name]
         latency = model["latency"]
-        if (model.get("device") or "cpu").startswith("cuda") != (device.kind == "gpu"):
+        ran_on_gpu = (model.get("device") or "cpu").startswith(("cuda", "gpu"))
+        if ran_on_gpu != (device.kind == "gpu"):
             reason = f"it ran on {model.get('device')}, not on {device.id}"
             skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
             continue
@@ -895,9 +905,11 @@ def _record_eval_speed(
             skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
             continue
         batch = max(1, min(candidate.batch_size, int(latency.get("n") or 1)))
+        if candidate.gguf:
+            batch = 1  # llama-cpp-python answers one prompt at a time
         prompt = max(1, round(latency.get("prompt_tokens_p50") or 1))
         try:
-            quant = normalize(model.get("dtype") or "")
+            quant = gguf_quant or normalize(model.get("dtype") or "")
         except LLMSelectError as exc:
             skipped.append({"candidate": candidate.name, "card": card.id, "reason": exc.message})
             continue
@@ -925,7 +937,7 @@ def _record_eval_speed(
 def _eval_card(
     name: str, folder: str | None, study_file: Path, catalog: Any
 ) -> tuple[ModelCard | None, str]:
-    """The catalog card of a local candidate, or why there is none."""
+    """The catalog card of a local transformers candidate, or why there is none."""
     from llmselect.catalog.importers.hf_config import read_config
 
     path = (study_file.resolve().parent / (folder or "")).resolve() / "config.json"
@@ -944,6 +956,38 @@ def _eval_card(
     return None, (
         "no catalog card with this id and shape: name the candidate by its catalog id, "
         "or `llmselect catalog import` the folder"
+    )
+
+
+def _eval_gguf_card(
+    name: str, file: str, study_file: Path, catalog: Any
+) -> tuple[ModelCard | None, str | None, str]:
+    """The catalog card of a GGUF candidate (by its name, or the base model its header names,
+    with the header's shape) and the file's precision; or why there is none."""
+    from llmselect.catalog.importers.gguf_file import import_gguf
+    from llmselect.sizing.quant import gguf_file_scheme
+
+    path = (study_file.resolve().parent / file).resolve()
+    try:
+        header = import_gguf(path, model_id=name)
+    except LLMSelectError as exc:
+        return None, None, exc.message
+    quant = gguf_file_scheme(header.quantization)
+    if quant is None:
+        return None, None, f"its file type {header.quantization!r} is not one `fit` sizes"
+    shape = header.architecture
+    for model_id in (name, header.base_model or ""):
+        card = catalog.find(model_id) if model_id else None
+        if card and all(
+            getattr(card.architecture, k, None) in (None, getattr(shape, k, None))
+            for k in ("num_hidden_layers", "hidden_size")
+        ):
+            return card, quant, ""
+    return (
+        None,
+        None,
+        "no catalog card with this id and shape: name the candidate by its catalog id, "
+        "or `llmselect catalog import` the file",
     )
 
 

@@ -269,7 +269,8 @@ def test_no_record_without_a_matching_card_or_hardware_profile(
     assert skipped[0]["candidate"] == "meta-llama/Llama-2-7b-hf"
     assert "no catalog card with this id and shape" in skipped[0]["reason"]
 
-    # A CPU without a listed profile: `fit` could not use the measurement, so none is kept.
+    # A CPU without a listed profile is `this-machine-cpu`, the device `fit` sizes for here:
+    # the run calibrates `fit` on this machine.
     monkeypatch.setattr(detect, "target_hardware", real)
     monkeypatch.setattr(
         detect,
@@ -278,9 +279,51 @@ def test_no_record_without_a_matching_card_or_hardware_profile(
     )
     runner.invoke(app, ["catalog", "import", str(tiny_models[0]), "--id", "acme/tiny"])
     study = write_study(tmp_path, [f"{{name: acme/tiny, transformers: {tiny_models[0]}}}"], n=2)
-    result = runner.invoke(app, ["eval", str(study), "--out", str(tmp_path / "o2"), "--fresh"])
+    (entry,) = eval_json(study, tmp_path / "o2", "--fresh")["calibration"]["recorded"]
+    assert (entry["device"], entry["engine"]) == ("this-machine-cpu", "cpu")
+    assert measurements(isolated_home) == [entry]
+    fitted = json.loads(runner.invoke(app, ["fit", "acme/tiny", "--json"]).stdout)
+    assert fitted["hardware"] == "this-machine-cpu"
+    assert any("calibrated from 1 run(s)" in w for w in fitted["warnings"]), fitted["warnings"]
+
+    # A GPU no profile matches: `fit` could not use the measurement, so none is kept.
+    gpu = detect.LocalGPU(index=0, name="Mystery Accelerator", memory_bytes=2**34, profile=None)
+    monkeypatch.setattr(
+        detect,
+        "detect",
+        lambda: detect.LocalMachine(cpu="Test CPU", cores=2, ram_bytes=2**33, gpus=[gpu], notes=[]),
+    )
+    result = runner.invoke(app, ["eval", str(study), "--out", str(tmp_path / "o3"), "--fresh"])
     assert result.exit_code == 0, result.output
     assert "not recorded for calibration (acme/tiny): this machine has no hardware profile" in (
         result.stderr.replace("\n", " ")
     )
-    assert measurements(isolated_home) == []
+    assert len(measurements(isolated_home)) == 1
+
+
+def test_eval_records_a_gguf_run_at_its_file_type(
+    tmp_path: Path, isolated_home: Path, reference_desktop: str
+) -> None:
+    pytest.importorskip("llama_cpp")
+    from tiny_gguf import write_tiny_gguf
+
+    gguf = write_tiny_gguf(tmp_path / "tiny.gguf", seed=2)
+    unlisted = write_tiny_gguf(tmp_path / "unlisted.gguf", seed=3)
+    imported = runner.invoke(app, ["catalog", "import", str(gguf), "--id", "acme/tiny-gguf"])
+    assert imported.exit_code == 0, imported.output
+    study = write_study(
+        tmp_path,
+        [f"{{name: acme/tiny-gguf, gguf: {gguf}}}", f"{{name: other, gguf: {unlisted}}}"],
+        n=3,
+        max_tokens=4,
+    )
+    results = eval_json(study, tmp_path / "out")
+    (entry,) = results["calibration"]["recorded"]
+    latency = results["models"]["acme/tiny-gguf"]["latency"]
+    # llama.cpp on a CPU is what the `cpu` profile describes; the file is ALL_F32.
+    assert (entry["model"], entry["device"]) == ("acme/tiny-gguf", reference_desktop)
+    assert (entry["engine"], entry["quant"], entry["batch"]) == ("cpu", "fp32", 1)
+    assert entry["decode_tokens_per_s"] == pytest.approx(latency["tokens_per_s"])
+    (skipped,) = results["calibration"]["skipped"]
+    assert skipped["candidate"] == "other" and "no catalog card" in skipped["reason"]
+    assert measurements(isolated_home) == [entry]

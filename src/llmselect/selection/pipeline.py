@@ -34,6 +34,7 @@ from llmselect.selection.study import RunSpec, SelectStudy, raw_line
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.estimate import Fit
 from llmselect.sizing.hardware import Device
+from llmselect.sizing.quant import gguf_file_scheme
 
 Progress = Callable[[str, int, int], None]
 """Called with (what, done, total) while models are measured."""
@@ -96,7 +97,7 @@ def _pool(ctx: Context) -> list[ModelCard]:
         if run.gguf:
             header = _gguf_card(ctx, run, index)
             card = card or header
-            scheme = _gguf_scheme(header.quantization)
+            scheme = gguf_file_scheme(header.quantization)
             if scheme:
                 ctx.file_quants[card.id.lower()] = scheme
         card = card or _card_from_folder(ctx, run, index)
@@ -132,21 +133,6 @@ def _gguf_card(ctx: Context, run: RunSpec, index: int) -> ModelCard:
     if not ctx.catalog.find(run.id):
         ctx.catalog.add(card, replace=True)
     return card
-
-
-_GGUF_DTYPES = {"ALL_F32": "fp32", "F32": "fp32"}
-
-
-def _gguf_scheme(file_type: str | None) -> str | None:
-    """The sizing precision of a GGUF file type (`Q4_K_M`, `ALL_F32`), or None if unknown."""
-    from llmselect.sizing.quant import normalize
-
-    if not file_type:
-        return None
-    try:
-        return normalize(_GGUF_DTYPES.get(file_type.upper(), file_type))
-    except LLMSelectError:
-        return None
 
 
 def _unknown(ctx: Context, model_id: str, keys: tuple[str | int, ...]) -> LLMSelectError:

@@ -168,6 +168,19 @@ def normalize(quant: str) -> str:
     )
 
 
+_GGUF_DTYPES = {"ALL_F32": "fp32", "F32": "fp32"}
+
+
+def gguf_file_scheme(file_type: str | None) -> str | None:
+    """The sizing precision of a GGUF file type (`Q4_K_M`, `ALL_F32`), or None if unknown."""
+    if not file_type:
+        return None
+    try:
+        return normalize(_GGUF_DTYPES.get(file_type.upper(), file_type))
+    except UsageError:
+        return None
+
+
 def weight_bytes(arch: Architecture, quant: str) -> int:
     """Bytes of all weights stored at `quant` (a dtype, a GGUF file type, awq or gptq)."""
     scheme = normalize(quant)
