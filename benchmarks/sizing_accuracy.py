@@ -176,6 +176,16 @@ def _generate(model: Any, ids: Any, tokens: int, **options: Any) -> tuple[float,
     return seconds, out["sequences"], out.get("cache") or out.get("past_key_values")
 
 
+def _cache_bytes(cache: Any) -> int:
+    """What a transformers KV cache holds: its layers' key and value tensors."""
+    return sum(
+        int(t.numel() * t.element_size())
+        for layer in cache.layers
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
+        if t is not None
+    )
+
+
 def run_cpu(model_id: str = BENCH_MODEL, prompt: int = 128, new: int = 32) -> CpuRun:
     """Generate `new` tokens after a `prompt`-token prompt, greedy, batch 1, on the CPU."""
     import gc
@@ -204,12 +214,7 @@ def run_cpu(model_id: str = BENCH_MODEL, prompt: int = 128, new: int = 32) -> Cp
         _generate(model, ids, 2)  # warm-up: first-call allocations and kernel selection
         ttft, _, _ = _generate(model, ids, 1)
         total, sequences, cache = _generate(model, ids, new)
-    kv = sum(
-        int(t.numel() * t.element_size())
-        for layer in cache.layers
-        for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
-        if t is not None
-    )
+    kv = _cache_bytes(cache)
     decode_time = max(total - ttft, 1e-9)  # the prefill is in both timings
     return CpuRun(
         model=model_id,
@@ -415,12 +420,7 @@ def run_sweep(
                 # transformers leaves the step it compiled on the model; without it, the timing
                 # is the uncompiled path's and would calibrate the wrong profile.
                 raise SystemExit("transformers did not compile the decode step on this device")
-            kv = sum(
-                int(t.numel() * t.element_size())
-                for layer in cache.layers
-                for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
-                if t is not None
-            )
+            kv = _cache_bytes(cache)
             peak_torch = runtime = None
             if cuda:
                 free, total_memory = torch.cuda.mem_get_info(device)
