@@ -945,18 +945,26 @@ def _eval_card(
         config = read_config(path)
     except LLMSelectError as exc:
         return None, exc.message
-    for model_id in (name, str(config.get("_name_or_path") or "")):
-        card = catalog.find(model_id) if model_id else None
-        # A name alone is not proof: the card must describe this folder's shape.
-        if card and all(
-            getattr(card.architecture, k, None) in (None, config.get(k))
-            for k in ("num_hidden_layers", "hidden_size")
-        ):
-            return card, ""
+    card = _card_of_shape((name, str(config.get("_name_or_path") or "")), config.get, catalog)
+    if card:
+        return card, ""
     return None, (
         "no catalog card with this id and shape: name the candidate by its catalog id, "
         "or `llmselect catalog import` the folder"
     )
+
+
+def _card_of_shape(ids: tuple[str, ...], shape: Any, catalog: Any) -> ModelCard | None:
+    """The first card among `ids` whose layer count and width are `shape`'s (a getter): a name
+    alone is not proof that a local model is that catalog model."""
+    for model_id in ids:
+        card = catalog.find(model_id) if model_id else None
+        if card and all(
+            getattr(card.architecture, k, None) in (None, shape(k))
+            for k in ("num_hidden_layers", "hidden_size")
+        ):
+            return card  # type: ignore[no-any-return]
+    return None
 
 
 def _eval_gguf_card(
@@ -975,14 +983,10 @@ def _eval_gguf_card(
     quant = gguf_file_scheme(header.quantization)
     if quant is None:
         return None, None, f"its file type {header.quantization!r} is not one `fit` sizes"
-    shape = header.architecture
-    for model_id in (name, header.base_model or ""):
-        card = catalog.find(model_id) if model_id else None
-        if card and all(
-            getattr(card.architecture, k, None) in (None, getattr(shape, k, None))
-            for k in ("num_hidden_layers", "hidden_size")
-        ):
-            return card, quant, ""
+    ids = (name, header.base_model or "")
+    card = _card_of_shape(ids, lambda k: getattr(header.architecture, k, None), catalog)
+    if card:
+        return card, quant, ""
     return (
         None,
         None,
