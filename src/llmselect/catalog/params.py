@@ -1,19 +1,77 @@
 """Parameter count from architecture fields.
 
-Counts the weights a Hugging Face checkpoint stores: embeddings, each decoder layer (attention,
-MLP or experts, norms, biases), the final norm and the LM head. Buffers (rotary tables) are not
-parameters. Checking the result against a model's stated count catches typos in catalog data.
+Counts the weights a Hugging Face checkpoint stores: embeddings, each decoder layer (attention
+or a recurrent mixer, MLP or experts, norms, biases), the final norm and the LM head. Layers
+may differ (sliding and full attention, Mamba-2 or Gated DeltaNet layers between attention
+layers, dense layers before the MoE ones), so each layer is counted on its own. Buffers
+(rotary tables, DeepSeek's routing-correction bias) are not parameters. Checking the result
+against a model's stated count catches typos in catalog data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmselect.catalog.schema import Architecture
+from llmselect.catalog.schema import ATTENTION_KINDS, Architecture, LayerKind
 
 
 class IncompleteArchitecture(ValueError):
     """The architecture lacks a field the count needs."""
+
+
+NEEDED = (
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "vocab_size",
+)
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """The weights of one decoder layer, by role (what quantization rules tell apart)."""
+
+    kind: LayerKind
+    q: int
+    k: int
+    v: int
+    o: int
+    """Attention projections. MLA: q is the query path (compressed or not), k the shared
+    key/value down-projection, v the up-projection of the latent to keys and values."""
+    mixer: int
+    """Matrices of a recurrent layer (Mamba-2 or Gated DeltaNet input and output projections)."""
+    up: int
+    down: int
+    """Always-active MLP: the dense MLP, or a MoE layer's shared expert (gate and up in `up`)."""
+    experts: int
+    """Routed experts in this layer (0 when dense)."""
+    used: int
+    """Experts each token uses."""
+    expert_up: int
+    expert_down: int
+    expert_small: int
+    """Per routed expert: gate and up, down, and its biases."""
+    small: int
+    """Norms, biases, router, sinks, convolution filters, state parameters: vectors that stay at
+    high precision when the matrices are quantized."""
+
+    @property
+    def total(self) -> int:
+        per_expert = self.expert_up + self.expert_down + self.expert_small
+        return self.dense + self.experts * per_expert
+
+    @property
+    def active(self) -> int:
+        per_expert = self.expert_up + self.expert_down + self.expert_small
+        return self.dense + self.used * per_expert
+
+    @property
+    def dense(self) -> int:
+        """Everything but the routed experts."""
+        return self.q + self.k + self.v + self.o + self.mixer + self.up + self.down + self.small
 
 
 @dataclass(frozen=True)
@@ -24,80 +82,165 @@ class ParamCount:
     embedding: int
     per_layer: int
     per_layer_active: int
+    """Mean over the layers (layers may differ)."""
+    routed_expert_params: int
+    """All routed experts' weights, over every MoE layer (0 for dense models)."""
+    moe_layers: int
 
 
 def _norm_params(kind: str, width: int) -> int:
     return {"rmsnorm": width, "layernorm": 2 * width, "layernorm-no-bias": width, "none": 0}[kind]
 
 
-def count_params(arch: Architecture) -> ParamCount:
+def require_complete(arch: Architecture) -> None:
     if not arch.is_complete:
-        missing = [
-            name
-            for name in (
-                "num_hidden_layers",
-                "hidden_size",
-                "num_attention_heads",
-                "num_key_value_heads",
-                "head_dim",
-                "intermediate_size",
-                "vocab_size",
-            )
-            if getattr(arch, name) is None
-        ]
+        missing = [name for name in NEEDED if getattr(arch, name) is None]
         raise IncompleteArchitecture(f"cannot count parameters: missing {', '.join(missing)}")
-    # is_complete guarantees these; the asserts narrow the types for mypy.
-    layers, h, heads, kv, hd, inter, vocab = (
-        arch.num_hidden_layers,
-        arch.hidden_size,
-        arch.num_attention_heads,
-        arch.num_key_value_heads,
-        arch.head_dim,
-        arch.intermediate_size,
-        arch.vocab_size,
-    )
-    assert layers and h and heads and kv and hd and inter and vocab
 
+
+def _attention(arch: Architecture) -> tuple[int, int, int, int, int]:
+    """q, k, v, o and the small parameters of one attention layer."""
+    h, heads = arch.hidden_size or 0, arch.num_attention_heads or 0
+    kv, hd = arch.num_key_value_heads or 0, arch.head_dim or 0
+    small = heads if arch.attention_sinks else 0
+    if arch.kv_lora_rank is not None:
+        rope, nope, vd = arch.qk_rope_head_dim or 0, arch.qk_nope_head_dim or 0, arch.v_head_dim or 0
+        latent = arch.kv_lora_rank
+        if arch.q_lora_rank:
+            q = h * arch.q_lora_rank + arch.q_lora_rank * heads * (nope + rope)
+            small += _norm_params(arch.norm, arch.q_lora_rank)
+        else:
+            q = h * heads * (nope + rope)
+        k = h * (latent + rope)
+        v = latent * heads * (nope + vd)
+        small += _norm_params(arch.norm, latent)
+        return q, k, v, heads * vd * h, small
     q_width, kv_width = heads * hd, kv * hd
-    attention = h * q_width + 2 * h * kv_width + q_width * h
+    q = h * q_width * (2 if arch.attention_output_gate else 1)
+    k = v = h * kv_width
+    o = q_width * h
     if arch.attention_bias in ("qkv", "all"):
-        attention += q_width + 2 * kv_width
+        small += q_width + 2 * kv_width
     if arch.attention_bias == "all":
-        attention += h
+        small += h
     if arch.qk_norm == "per-head":
-        attention += 2 * _norm_params(arch.norm, hd)
+        small += 2 * _norm_params(arch.norm, hd)
     elif arch.qk_norm == "full":
-        attention += _norm_params(arch.norm, q_width) + _norm_params(arch.norm, kv_width)
+        small += _norm_params(arch.norm, q_width) + _norm_params(arch.norm, kv_width)
+    return q, k, v, o, small
 
-    matrices = 3 if arch.mlp == "gated" else 2
-    mlp = matrices * h * inter
-    if arch.mlp_bias:
-        mlp += (matrices - 1) * inter + h
 
-    norms = arch.norms_per_layer * _norm_params(arch.norm, h)
-    if arch.is_moe:
-        experts, used = arch.num_local_experts or 1, arch.num_experts_per_tok or 1
-        router = h * experts
-        per_layer = attention + norms + router + experts * mlp
-        per_layer_active = attention + norms + router + used * mlp
+def _mamba2(arch: Architecture) -> tuple[int, int]:
+    """Matrices and small parameters of one Mamba-2 layer (transformers' Mamba2Mixer)."""
+    h = arch.hidden_size or 0
+    heads, d_head, d_state = arch.mamba_n_heads or 0, arch.mamba_d_head or 0, arch.mamba_d_state or 0
+    inner, groups = heads * d_head, arch.mamba_n_groups
+    conv_channels = inner + 2 * groups * d_state
+    in_proj = h * (2 * inner + 2 * groups * d_state + heads)  # z, x, B, C and dt
+    small = conv_channels * arch.mamba_d_conv + 3 * heads  # conv filter; dt_bias, A_log, D
+    if arch.mamba_conv_bias:
+        small += conv_channels
+    if arch.mamba_norm:
+        small += inner
+    return in_proj + inner * h, small
+
+
+def _gated_deltanet(arch: Architecture) -> tuple[int, int]:
+    """Matrices and small parameters of one Gated DeltaNet layer (Qwen3-Next, Qwen3.5)."""
+    h = arch.hidden_size or 0
+    key_dim = (arch.linear_num_key_heads or 0) * (arch.linear_key_head_dim or 0)
+    value_heads = arch.linear_num_value_heads or 0
+    value_dim = value_heads * (arch.linear_value_head_dim or 0)
+    # q, k, v and the output gate z; the beta and decay inputs (one per value head each).
+    in_proj = h * (2 * key_dim + 2 * value_dim) + h * 2 * value_heads
+    conv = (2 * key_dim + value_dim) * arch.linear_conv_kernel_dim
+    small = conv + 2 * value_heads + (arch.linear_value_head_dim or 0)  # dt_bias, A_log; norm
+    return in_proj + value_dim * h, small
+
+
+def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeights:
+    """The weights of layer `index` (from 0), which is of `kind`."""
+    h = arch.hidden_size or 0
+    q = k = v = o = mixer = 0
+    if kind in ATTENTION_KINDS:
+        q, k, v, o, small = _attention(arch)
+    elif kind == LayerKind.mamba2:
+        mixer, small = _mamba2(arch)
     else:
-        per_layer = per_layer_active = attention + norms + mlp
+        mixer, small = _gated_deltanet(arch)
+    small += arch.norms_per_layer * _norm_params(arch.norm, h)
 
+    gated = arch.mlp == "gated"
+    matrices = 3 if gated else 2
+    experts = used = expert_up = expert_down = expert_small = 0
+    if arch.is_moe_layer(index):
+        experts, used = arch.num_local_experts or 0, arch.num_experts_per_tok or 0
+        width = arch.moe_intermediate_size or arch.intermediate_size or 0
+        expert_up, expert_down = (matrices - 1) * h * width, width * h
+        if arch.mlp_bias:
+            expert_small = (matrices - 1) * width + h
+        small += h * experts + (experts if arch.router_bias else 0)
+        shared = arch.shared_expert_intermediate_size or 0
+        up, down = (matrices - 1) * h * shared, shared * h
+        if shared and arch.shared_expert_gate:
+            small += h
+    else:
+        width = arch.intermediate_size or 0
+        up, down = (matrices - 1) * h * width, width * h
+        if arch.mlp_bias:
+            small += (matrices - 1) * width + h
+    return LayerWeights(
+        kind=kind,
+        q=q,
+        k=k,
+        v=v,
+        o=o,
+        mixer=mixer,
+        up=up,
+        down=down,
+        experts=experts,
+        used=used,
+        expert_up=expert_up,
+        expert_down=expert_down,
+        expert_small=expert_small,
+        small=small,
+    )
+
+
+def all_layers(arch: Architecture) -> list[LayerWeights]:
+    require_complete(arch)
+    return [layer_weights(arch, i, kind) for i, kind in enumerate(arch.layer_kinds())]
+
+
+def outside_layers(arch: Architecture) -> tuple[int, int, int]:
+    """Embedding, LM head (0 when tied) and the small parameters outside the layers."""
+    h, vocab = arch.hidden_size or 0, arch.vocab_size or 0
     embedding = vocab * h
-    outside = embedding + _norm_params(arch.norm, h)  # the final norm
-    if not arch.tie_word_embeddings:
-        outside += vocab * h
+    head = 0 if arch.tie_word_embeddings else vocab * h
+    small = _norm_params(arch.norm, h)  # the final norm
     if arch.lm_head_bias:
-        outside += vocab
+        small += vocab
     if arch.position_embedding == "learned" and arch.context_length:
-        outside += arch.context_length * h
+        small += arch.context_length * h
     if arch.embedding_norm:
-        outside += _norm_params(arch.norm, h)
+        small += _norm_params(arch.norm, h)
+    return embedding, head, small
 
+
+def count_params(arch: Architecture) -> ParamCount:
+    layers = all_layers(arch)
+    embedding, head, small = outside_layers(arch)
+    outside = embedding + head + small
+    in_layers = sum(layer.total for layer in layers)
+    in_layers_active = sum(layer.active for layer in layers)
+    routed = sum(layer.total - layer.dense for layer in layers)
+    n = max(1, len(layers))
     return ParamCount(
-        total=outside + layers * per_layer,
-        active=outside + layers * per_layer_active,
+        total=outside + in_layers,
+        active=outside + in_layers_active,
         embedding=embedding,
-        per_layer=per_layer,
-        per_layer_active=per_layer_active,
+        per_layer=round(in_layers / n),
+        per_layer_active=round(in_layers_active / n),
+        routed_expert_params=routed,
+        moe_layers=sum(1 for layer in layers if layer.experts),
     )

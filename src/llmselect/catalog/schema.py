@@ -32,6 +32,25 @@ class Kind(StrEnum):
     code = "code"
 
 
+class LayerKind(StrEnum):
+    """What mixes tokens in one decoder layer; it decides that layer's cache."""
+
+    full = "full"
+    """Attention over the whole context."""
+    sliding = "sliding"
+    """Attention over the last `sliding_window` tokens (Mistral-7B v0.1, Gemma 2/3, gpt-oss)."""
+    chunked = "chunked"
+    """Attention inside fixed chunks of `attention_chunk_size` tokens (Llama 4's RoPE layers)."""
+    mamba2 = "mamba2"
+    """A Mamba-2 state-space layer: a constant state per sequence (Granite 4.0-H, Nemotron-H)."""
+    gated_deltanet = "gated-deltanet"
+    """A Gated DeltaNet linear-attention layer: a constant state per sequence (Qwen3-Next, 3.5)."""
+
+
+ATTENTION_KINDS = frozenset({LayerKind.full, LayerKind.sliding, LayerKind.chunked})
+RECURRENT_KINDS = frozenset({LayerKind.mamba2, LayerKind.gated_deltanet})
+
+
 class Relation(StrEnum):
     """How a model derives from its `base_model` (the Hub's `base_model_relation`, plus one)."""
 
@@ -81,6 +100,60 @@ class Architecture(Strict):
     """A norm right after the token embedding (BLOOM)."""
     lm_head_bias: bool = False
 
+    # Mixture of experts beyond one width for every expert (DeepSeek, Qwen3-MoE, Llama 4, GLM).
+    moe_intermediate_size: int | None = Field(default=None, ge=1, le=10_000_000)
+    """Width of each routed expert; None: `intermediate_size`."""
+    shared_expert_intermediate_size: int | None = Field(default=None, ge=1, le=10_000_000)
+    """Total width of the always-active shared expert(s) of a MoE layer (DeepSeek:
+    n_shared_experts x moe_intermediate_size); None: no shared expert."""
+    shared_expert_gate: bool = False
+    """A one-output sigmoid gate on the shared expert (Qwen2-MoE, Qwen3-Next, Qwen3.5)."""
+    first_k_dense_replace: int = Field(default=0, ge=0, le=10_000)
+    """Leading layers that keep a dense MLP (DeepSeek-V3: 3, GLM-4.5: 3, Kimi K2: 1)."""
+    moe_layer_step: int = Field(default=1, ge=1, le=10_000)
+    """Every n-th layer is a MoE layer, the others dense (Llama 4 Maverick: 2)."""
+    router_bias: bool = False
+    """A bias on the router (gpt-oss); `mlp_bias` then also puts biases on every expert."""
+
+    # Multi-head latent attention (DeepSeek-V2/V3, Kimi K2): keys and values are compressed.
+    q_lora_rank: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Rank of the query compression; None: queries are projected directly."""
+    kv_lora_rank: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Rank of the key/value latent; set for MLA models. The cache keeps this latent plus the
+    rotary part of the key per token, not keys and values per head."""
+    qk_rope_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    qk_nope_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    v_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+
+    # Per-layer patterns.
+    layer_types: list[LayerKind] | None = None
+    """The kind of each layer, in order (config.json's `layer_types`)."""
+    layer_pattern: list[LayerKind] | None = None
+    """A cycle of kinds repeated over the layers when `layer_types` is not spelled out:
+    Gemma 3 is five sliding then one full."""
+    attention_chunk_size: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    attention_sinks: bool = False
+    """One learned sink logit per head in every attention layer (gpt-oss)."""
+    attention_output_gate: bool = False
+    """The query projection also yields a per-channel output gate (Qwen3-Next, Qwen3.5)."""
+
+    # Mamba-2 layers (config.json names of GraniteMoeHybrid / Falcon-H1).
+    mamba_n_heads: int | None = Field(default=None, ge=1, le=100_000)
+    mamba_d_head: int | None = Field(default=None, ge=1, le=100_000)
+    mamba_d_state: int | None = Field(default=None, ge=1, le=100_000)
+    mamba_n_groups: int = Field(default=1, ge=1, le=100_000)
+    mamba_d_conv: int = Field(default=4, ge=1, le=1_000)
+    mamba_conv_bias: bool = True
+    mamba_norm: bool = True
+    """A gated RMSNorm over the inner width before the output projection."""
+
+    # Gated DeltaNet layers (config.json names of Qwen3-Next / Qwen3.5).
+    linear_num_key_heads: int | None = Field(default=None, ge=1, le=100_000)
+    linear_num_value_heads: int | None = Field(default=None, ge=1, le=100_000)
+    linear_key_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    linear_value_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    linear_conv_kernel_dim: int = Field(default=4, ge=1, le=1_000)
+
     @model_validator(mode="after")
     def _fill_derived(self) -> Architecture:
         # config.json often leaves these out; they then take the documented default.
@@ -98,7 +171,62 @@ class Architecture(Strict):
         experts, used = self.num_local_experts, self.num_experts_per_tok
         if experts and used and used > experts:
             raise ValueError("num_experts_per_tok cannot exceed num_local_experts")
+        layers = self.num_hidden_layers
+        if self.layer_types is not None and layers and len(self.layer_types) != layers:
+            raise ValueError(
+                f"layer_types lists {len(self.layer_types)} layers, "
+                f"num_hidden_layers is {layers}"
+            )
+        kinds = set(self.layer_types or self.layer_pattern or [])
+        if LayerKind.sliding in kinds and not self.sliding_window:
+            raise ValueError("sliding layers need sliding_window")
+        if LayerKind.chunked in kinds and not self.attention_chunk_size:
+            raise ValueError("chunked layers need attention_chunk_size")
+        needs: dict[LayerKind, tuple[str, ...]] = {
+            LayerKind.mamba2: ("mamba_n_heads", "mamba_d_head", "mamba_d_state"),
+            LayerKind.gated_deltanet: (
+                "linear_num_key_heads",
+                "linear_num_value_heads",
+                "linear_key_head_dim",
+                "linear_value_head_dim",
+            ),
+        }
+        for kind, fields in needs.items():
+            missing = [f for f in fields if kind in kinds and getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{kind} layers need {', '.join(missing)}")
+        if self.kv_lora_rank is not None:
+            missing = [
+                f
+                for f in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+                if getattr(self, f) is None
+            ]
+            if missing:
+                raise ValueError(f"multi-head latent attention needs {', '.join(missing)}")
         return self
+
+    def layer_kinds(self) -> list[LayerKind]:
+        """The kind of every layer: spelled out, a repeated pattern, or uniform (every layer
+        sliding when only `sliding_window` is given, as Mistral-7B v0.1)."""
+        layers = self.num_hidden_layers or 0
+        if self.layer_types is not None:
+            return list(self.layer_types)
+        if self.layer_pattern:
+            cycle = self.layer_pattern
+            return [cycle[i % len(cycle)] for i in range(layers)]
+        return [LayerKind.sliding if self.sliding_window else LayerKind.full] * layers
+
+    def is_moe_layer(self, index: int) -> bool:
+        """Whether layer `index` (from 0) routes to experts."""
+        return (
+            self.is_moe
+            and index >= self.first_k_dense_replace
+            and (index + 1) % self.moe_layer_step == 0
+        )
+
+    @property
+    def uses_mla(self) -> bool:
+        return self.kv_lora_rank is not None
 
     @property
     def is_moe(self) -> bool:
@@ -176,6 +304,17 @@ class Benchmark(Strict):
     source: str
     date: datetime.date | None = None
     shots: int | None = None
+    origin: Literal["leaderboard", "published"] = "leaderboard"
+    """leaderboard: measured by a third party on one harness for every model (Open LLM
+    Leaderboard); published: the model's own card or technical report, in its own setup."""
+    setup: str | None = None
+    """How a published score was obtained: harness, prompting, chain of thought, variant."""
+
+    @model_validator(mode="after")
+    def _published_says_how(self) -> Benchmark:
+        if self.origin == "published" and not (self.setup and self.date):
+            raise ValueError("a published score needs its setup and the date it was published")
+        return self
 
 
 class Sources(Strict):
@@ -206,6 +345,14 @@ class ModelCard(Strict):
     base_model_relation: Relation | None = None
     quantization: str | None = None
     """How the weights are stored when not the original release, e.g. `Q4_K_M` for a GGUF file."""
+    weights_format: str | None = None
+    """The precision of the original release when it is not 16-bit: `mxfp4` (gpt-oss experts),
+    `fp8-block` (DeepSeek-V3, Kimi K2). Sizing starts there, since no 16-bit weights exist."""
+    input_modalities: list[Literal["text", "image", "audio", "video"]] = Field(
+        default_factory=lambda: ["text"]
+    )
+    """What the released model reads. For a multimodal model the catalog sizes its text model
+    (the architecture is `text_config`); the vision or audio encoder is not counted."""
     languages: list[str] = Field(default_factory=list)
     benchmarks: list[Benchmark] = Field(default_factory=list)
     sources: Sources = Field(default_factory=Sources)
