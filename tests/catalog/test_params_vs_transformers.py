@@ -203,25 +203,143 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 
+# 2025-2026 architectures: per-layer kinds, experts of their own width, shared experts, dense
+# leading layers, latent attention, recurrent layers.
+_QWEN_LINEAR = {
+    "head_dim": 16,
+    "linear_num_key_heads": 2,
+    "linear_num_value_heads": 4,
+    "linear_key_head_dim": 16,
+    "linear_value_head_dim": 8,
+    "linear_conv_kernel_dim": 4,
+}
+_MAMBA = {
+    "mamba_n_heads": 8,
+    "mamba_d_head": 16,
+    "mamba_d_state": 16,
+    "mamba_n_groups": 2,
+    "mamba_expand": 2,
+}
+_BASE4 = {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4}
+CASES |= {
+    "qwen3-moe": (
+        "Qwen3MoeConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "head_dim": 16,
+         "moe_intermediate_size": 32, "num_experts": 8, "num_experts_per_tok": 2},
+    ),
+    "gemma3-text": (
+        "Gemma3TextConfig",
+        {**_BASE4, "num_hidden_layers": 7, "num_key_value_heads": 2, "intermediate_size": 96,
+         "head_dim": 16, "sliding_window": 8},
+    ),
+    "gpt-oss": (
+        "GptOssConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 48, "head_dim": 16,
+         "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 8},
+    ),
+    "llama4-text-maverick-style": (
+        "Llama4TextConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 48, "intermediate_size_mlp": 96,
+         "head_dim": 16, "num_local_experts": 4, "num_experts_per_tok": 1,
+         "interleave_moe_layer_step": 2, "attention_chunk_size": 8},
+    ),
+    "deepseek-v3": (
+        "DeepseekV3Config",
+        {**_BASE4, "num_key_value_heads": 4, "intermediate_size": 96, "moe_intermediate_size": 32,
+         "n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 2,
+         "first_k_dense_replace": 1, "q_lora_rank": 24, "kv_lora_rank": 16,
+         "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 12, "n_group": 2,
+         "topk_group": 1},
+    ),
+    "deepseek-v2-lite-style": (
+        "DeepseekV3Config",
+        {**_BASE4, "num_key_value_heads": 4, "intermediate_size": 96, "moe_intermediate_size": 32,
+         "n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 1,
+         "first_k_dense_replace": 2, "q_lora_rank": None, "kv_lora_rank": 16,
+         "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16, "n_group": 1,
+         "topk_group": 1},
+    ),
+    "glm4-moe": (
+        "Glm4MoeConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "head_dim": 16,
+         "moe_intermediate_size": 32, "n_routed_experts": 8, "num_experts_per_tok": 2,
+         "n_shared_experts": 1, "first_k_dense_replace": 1, "attention_bias": True,
+         "use_qk_norm": True, "n_group": 1, "topk_group": 1},
+    ),
+    "smollm3": (
+        "SmolLM3Config",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "pad_token_id": 0,
+         "bos_token_id": 1, "eos_token_id": 2},
+    ),
+    "granite-4-h-moe": (
+        "GraniteMoeHybridConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 48, "num_local_experts": 4,
+         "num_experts_per_tok": 2, "shared_intermediate_size": 80,
+         "layer_types": ["mamba", "attention", "mamba", "mamba"], **_MAMBA},
+    ),
+    "granite-4-h-dense": (
+        "GraniteMoeHybridConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 48, "num_local_experts": 0,
+         "shared_intermediate_size": 80, "layer_types": ["mamba", "mamba", "attention", "mamba"],
+         **_MAMBA},
+    ),
+    "qwen3-next": (
+        "Qwen3NextConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96,
+         "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48, "num_experts": 8,
+         "num_experts_per_tok": 2, **_QWEN_LINEAR},
+    ),
+    "qwen3.5-moe": (
+        "Qwen3_5MoeTextConfig",
+        {**_BASE4, "num_key_value_heads": 2, "moe_intermediate_size": 32,
+         "shared_expert_intermediate_size": 48, "num_experts": 8, "num_experts_per_tok": 2,
+         **_QWEN_LINEAR},
+    ),
+    "qwen3.5-dense": (
+        "Qwen3_5TextConfig",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, **_QWEN_LINEAR},
+    ),
+    "exaone4": (
+        "Exaone4Config",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "sliding_window": 8},
+    ),
+    "cohere2": (
+        "Cohere2Config",
+        {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "sliding_window": 8,
+         "bos_token_id": 1, "eos_token_id": 2},
+    ),
+}
+
 
 def _build(tmp_path: Path, config_class: str, fields: dict[str, Any]) -> tuple[Path, int]:
+    folder, params, _ = _build_with_buffers(tmp_path, config_class, fields)
+    return folder, params
+
+
+def _build_with_buffers(
+    tmp_path: Path, config_class: str, fields: dict[str, Any]
+) -> tuple[Path, int, int]:
+    """The saved folder, torch's parameter count, and the persistent buffers saved beside the
+    parameters (DeepSeek's routing-correction bias is a buffer the checkpoint stores)."""
     config = getattr(transformers, config_class)(**{**SMALL, **fields})
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config)
     folder = tmp_path / "model"
     model.save_pretrained(folder)
-    return folder, sum(p.numel() for p in model.parameters())
+    saved = model.state_dict()
+    buffers = sum(b.numel() for name, b in model.named_buffers() if name in saved)
+    return folder, sum(p.numel() for p in model.parameters()), buffers
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_count_matches_torch(tmp_path: Path, case: str) -> None:
     config_class, fields = CASES[case]
-    folder, expected = _build(tmp_path, config_class, fields)
+    folder, expected, buffers = _build_with_buffers(tmp_path, config_class, fields)
     card = import_hf_folder(folder, model_id=f"test/{case}")
     assert card.architecture.is_complete
     assert count_params(card.architecture).total == expected
     # The folder's safetensors headers give the stated count; tied weights are stored once.
-    assert card.params == expected
+    assert card.params == expected + buffers
 
 
 def test_moe_active_count_uses_only_routed_experts(tmp_path: Path) -> None:

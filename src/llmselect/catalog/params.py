@@ -19,17 +19,6 @@ class IncompleteArchitecture(ValueError):
     """The architecture lacks a field the count needs."""
 
 
-NEEDED = (
-    "num_hidden_layers",
-    "hidden_size",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "intermediate_size",
-    "vocab_size",
-)
-
-
 @dataclass(frozen=True)
 class LayerWeights:
     """The weights of one decoder layer, by role (what quantization rules tell apart)."""
@@ -93,8 +82,8 @@ def _norm_params(kind: str, width: int) -> int:
 
 
 def require_complete(arch: Architecture) -> None:
-    if not arch.is_complete:
-        missing = [name for name in NEEDED if getattr(arch, name) is None]
+    missing = arch.missing_fields()
+    if missing:
         raise IncompleteArchitecture(f"cannot count parameters: missing {', '.join(missing)}")
 
 

@@ -235,16 +235,28 @@ class Architecture(Strict):
     @property
     def is_complete(self) -> bool:
         """True when every field the parameter count needs is known."""
-        needed = (
-            self.num_hidden_layers,
-            self.hidden_size,
-            self.num_attention_heads,
-            self.num_key_value_heads,
-            self.head_dim,
-            self.intermediate_size,
-            self.vocab_size,
+        return not self.missing_fields()
+
+    def missing_fields(self) -> list[str]:
+        """The fields the parameter count needs and lacks."""
+        needed = [
+            "num_hidden_layers",
+            "hidden_size",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "vocab_size",
+        ]
+        # A model whose every layer routes to experts has no dense MLP width (Qwen3.5-MoE).
+        all_moe = (
+            self.is_moe
+            and self.moe_intermediate_size is not None
+            and self.first_k_dense_replace == 0
+            and self.moe_layer_step == 1
         )
-        return all(v is not None for v in needed)
+        if not all_moe:
+            needed.append("intermediate_size")
+        return [name for name in needed if getattr(self, name) is None]
 
 
 class Dataset(Strict):
@@ -380,3 +392,7 @@ class ModelCard(Strict):
     def to_public_dict(self) -> dict[str, Any]:
         """The JSON contract of `catalog show --json` (see README)."""
         return self.model_dump(mode="json")
+
+    aliases: list[str] = Field(default_factory=list)
+    """Other Hub ids of the same weights (a renamed repo, the original release of a `-hf`
+    conversion); `Catalog.find` resolves them to this card and says so."""

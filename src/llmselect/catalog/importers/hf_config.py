@@ -31,20 +31,78 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "seq_length",
         "n_ctx",
     ),
-    "num_local_experts": ("num_local_experts", "num_experts"),
+    "num_local_experts": ("num_local_experts", "num_experts", "n_routed_experts"),
     "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k"),
     "head_dim": ("head_dim",),
     "sliding_window": ("sliding_window",),
+    "moe_intermediate_size": ("moe_intermediate_size",),
+    "shared_expert_intermediate_size": ("shared_expert_intermediate_size",),
+    "first_k_dense_replace": ("first_k_dense_replace",),
+    "moe_layer_step": ("decoder_sparse_step", "interleave_moe_layer_step", "moe_layer_freq"),
+    "q_lora_rank": ("q_lora_rank",),
+    "kv_lora_rank": ("kv_lora_rank",),
+    "qk_rope_head_dim": ("qk_rope_head_dim",),
+    "qk_nope_head_dim": ("qk_nope_head_dim",),
+    "v_head_dim": ("v_head_dim",),
+    "attention_chunk_size": ("attention_chunk_size",),
+    "mamba_n_heads": ("mamba_n_heads",),
+    "mamba_d_head": ("mamba_d_head",),
+    "mamba_d_state": ("mamba_d_state",),
+    "mamba_n_groups": ("mamba_n_groups",),
+    "mamba_d_conv": ("mamba_d_conv",),
+    "linear_num_key_heads": ("linear_num_key_heads",),
+    "linear_num_value_heads": ("linear_num_value_heads",),
+    "linear_key_head_dim": ("linear_key_head_dim",),
+    "linear_value_head_dim": ("linear_value_head_dim",),
+    "linear_conv_kernel_dim": ("linear_conv_kernel_dim",),
+}
+
+# config.json's names for layer kinds. `linear_attention` means Gated DeltaNet in the Qwen
+# models and Mamba-2 in Granite's, so it is read per model type.
+LAYER_NAMES = {
+    "full_attention": "full",
+    "attention": "full",
+    "sliding_attention": "sliding",
+    "chunked_attention": "chunked",
+    "mamba": "mamba2",
+}
+LINEAR_ATTENTION = {
+    "qwen3_next": "gated-deltanet",
+    "qwen3_5_text": "gated-deltanet",
+    "qwen3_5_moe_text": "gated-deltanet",
+    "granitemoehybrid": "mamba2",
 }
 
 # How layers are built, per `model_type`; anything unlisted is treated as Llama-like.
 SHAPES: dict[str, dict[str, Any]] = {
     "qwen2": {"attention_bias": "qkv"},
-    "qwen2_moe": {"attention_bias": "qkv"},
+    "qwen2_moe": {"attention_bias": "qkv", "shared_expert_gate": True},
     "qwen3": {"qk_norm": "per-head"},
+    "qwen3_moe": {"qk_norm": "per-head"},
+    "qwen3_next": {
+        "qk_norm": "per-head",
+        "attention_output_gate": True,
+        "shared_expert_gate": True,
+    },
+    "qwen3_5_text": {"qk_norm": "per-head", "attention_output_gate": True},
+    "qwen3_5_moe_text": {
+        "qk_norm": "per-head",
+        "attention_output_gate": True,
+        "shared_expert_gate": True,
+    },
     "gemma": {"tie_word_embeddings": True},
     "gemma2": {"tie_word_embeddings": True, "norms_per_layer": 4},
     "gemma3_text": {"tie_word_embeddings": True, "norms_per_layer": 4, "qk_norm": "per-head"},
+    "gpt_oss": {
+        "attention_bias": "all",
+        "attention_sinks": True,
+        "router_bias": True,
+        "mlp_bias": True,
+    },
+    "exaone4": {"qk_norm": "per-head"},
+    "cohere": {"norm": "layernorm-no-bias", "norms_per_layer": 1, "tie_word_embeddings": True},
+    "cohere2": {"norm": "layernorm-no-bias", "norms_per_layer": 1, "tie_word_embeddings": True},
+    "olmo3": {"qk_norm": "full"},
     "phi": {
         "mlp": "plain",
         "norm": "layernorm",
@@ -138,8 +196,41 @@ def architecture_from_config(config: dict[str, Any], *, file: str | Path) -> Arc
         fields.pop("num_experts_per_tok", None)
     if fields.get("sliding_window") is not None and config.get("use_sliding_window") is False:
         fields.pop("sliding_window")
+    _layer_kinds(model_type, config, fields)
     lines = _json_lines(file)
     return validate(Architecture, fields, file=file, sources=(lines,))
+
+
+def _layer_kinds(model_type: str, config: dict[str, Any], fields: dict[str, Any]) -> None:
+    """`layer_types` as the config lists them, or the pattern older configs give as a number."""
+    names = config.get("layer_types")
+    kinds: list[str] | None = None
+    if isinstance(names, list) and names:
+        linear = LINEAR_ATTENTION.get(model_type, "gated-deltanet")
+        kinds = [
+            linear if name == "linear_attention" else LAYER_NAMES.get(str(name), str(name))
+            for name in names
+        ]
+    elif fields.get("sliding_window") and model_type in ("gemma2", "gemma3_text", "cohere2"):
+        every = {"gemma2": 2, "cohere2": 4}.get(model_type, 6)
+        step = config.get("sliding_window_pattern") or config.get("_sliding_window_pattern")
+        every = step if isinstance(step, int) and step > 0 else every
+        fields["layer_pattern"] = ["sliding"] * (every - 1) + ["full"]
+    elif model_type == "llama4_text" and fields.get("attention_chunk_size"):
+        rope = config.get("no_rope_layers")
+        if isinstance(rope, list) and rope:
+            kinds = ["chunked" if use else "full" for use in rope]
+        else:
+            interval = config.get("no_rope_layer_interval") or 4
+            fields["layer_pattern"] = ["chunked"] * (interval - 1) + ["full"]
+    if kinds is None:
+        return
+    if all(kind == "full" for kind in kinds):
+        fields.pop("sliding_window", None)  # a window nobody uses (Qwen2.5, Qwen3)
+    elif all(kind == "sliding" for kind in kinds):
+        pass  # every layer sliding: `sliding_window` alone says so (Mistral-7B v0.1)
+    else:
+        fields["layer_types"] = kinds
 
 
 def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -178,6 +269,38 @@ def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, An
     elif model_type == "starcoder2" and config.get("use_bias", True):
         fields.update(attention_bias="all", mlp_bias=True)
     elif model_type == "phi3" and config.get("attention_bias"):
+        fields["attention_bias"] = "all"
+    elif model_type in ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe"):
+        shared = config.get("n_shared_experts")
+        if isinstance(shared, int) and shared and fields.get("moe_intermediate_size"):
+            fields["shared_expert_intermediate_size"] = shared * fields["moe_intermediate_size"]
+        if model_type == "glm4_moe":
+            if config.get("attention_bias"):
+                fields["attention_bias"] = "qkv"  # q, k and v; the output projection has none
+            if config.get("use_qk_norm"):
+                fields["qk_norm"] = "per-head"
+        elif fields.get("kv_lora_rank"):
+            # MLA has no grouped heads: every head reads the same latent.
+            fields["num_key_value_heads"] = fields.get("num_attention_heads")
+            fields["head_dim"] = (fields.get("qk_nope_head_dim") or 0) + (
+                fields.get("qk_rope_head_dim") or 0
+            )
+    elif model_type == "llama4_text":
+        # Experts and the shared expert have `intermediate_size`; dense layers the larger
+        # `intermediate_size_mlp`.
+        expert = config.get("intermediate_size")
+        fields["moe_intermediate_size"] = expert
+        fields["shared_expert_intermediate_size"] = expert
+        if config.get("intermediate_size_mlp"):
+            fields["intermediate_size"] = config["intermediate_size_mlp"]
+    elif model_type == "granitemoehybrid":
+        shared = config.get("shared_intermediate_size")
+        if fields.get("num_local_experts"):
+            fields["shared_expert_intermediate_size"] = shared
+        elif shared:
+            fields["intermediate_size"] = shared  # no experts: the shared MLP is the MLP
+        fields["mamba_conv_bias"] = bool(config.get("mamba_conv_bias", True))
+    elif model_type == "gemma3_text" and config.get("attention_bias"):
         fields["attention_bias"] = "all"
 
 
