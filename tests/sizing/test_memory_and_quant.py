@@ -78,13 +78,32 @@ def test_tensor_parallel_splits_weights_and_cache() -> None:
     assert two.kv_cache_bytes == pytest.approx(one.kv_cache_bytes / 2, abs=1)
 
 
-def test_sliding_window_caps_the_cache_only_where_the_engine_honors_it() -> None:
-    a = arch("mistralai/Mistral-7B-v0.1")  # sliding window 4096
+def test_sliding_window_cache_follows_each_engine() -> None:
+    a = arch("mistralai/Mistral-7B-v0.1")  # every layer slides over 4096 tokens
     device = find_device("A100-80GB")
-    honors = memory(a, "bf16", device, 1, get_engine("transformers-compiled"), 32768, 1)
-    full = memory(a, "bf16", device, 1, get_engine("vllm"), 32768, 1)
-    assert honors.kv_cache_bytes == kv_bytes_per_token(a) * 4096
-    assert full.kv_cache_bytes == kv_bytes_per_token(a) * 32768
+
+    def kv(engine: str) -> int:
+        return memory(a, "bf16", device, 1, get_engine(engine), 32768, 1).kv_cache_bytes
+
+    per_token = kv_bytes_per_token(a)
+    assert kv("transformers-compiled") == per_token * 4096  # a static window
+    assert kv("transformers-eager") == per_token * 4095  # the dynamic cache keeps window - 1
+    assert kv("vllm") == per_token * 4096  # the hybrid KV cache manager
+    assert kv("llama.cpp") == per_token * (4096 + 512)  # window plus one ubatch
+
+
+def test_interleaved_layers_keep_the_window_only_where_they_slide() -> None:
+    # gemma-2-9b: 42 layers alternating sliding (4096) and global, 8 KV heads x 256, bf16.
+    a = arch("google/gemma-2-9b")
+    device = find_device("A100-80GB")
+    layer_token = 2 * 8 * 256 * 2
+    m = memory(a, "bf16", device, 1, get_engine("vllm"), 8192, 1)
+    shares = {s.kind: s for s in m.kv_cache_by_kind}
+    assert shares["full"].layers == shares["sliding"].layers == 21
+    assert shares["full"].bytes == 21 * layer_token * 8192
+    assert shares["sliding"].bytes == 21 * layer_token * 4096
+    # 8k of context: 2.08 GB if every layer kept it all, 1.56 GB as vLLM keeps it.
+    assert m.kv_cache_bytes == 21 * layer_token * (8192 + 4096)
 
 
 def test_largest_context_and_batch_are_tight() -> None:

@@ -93,7 +93,8 @@ def _attention(arch: Architecture) -> tuple[int, int, int, int, int]:
     kv, hd = arch.num_key_value_heads or 0, arch.head_dim or 0
     small = heads if arch.attention_sinks else 0
     if arch.kv_lora_rank is not None:
-        rope, nope, vd = arch.qk_rope_head_dim or 0, arch.qk_nope_head_dim or 0, arch.v_head_dim or 0
+        rope, nope = arch.qk_rope_head_dim or 0, arch.qk_nope_head_dim or 0
+        vd = arch.v_head_dim or 0
         latent = arch.kv_lora_rank
         if arch.q_lora_rank:
             q = h * arch.q_lora_rank + arch.q_lora_rank * heads * (nope + rope)
@@ -122,7 +123,8 @@ def _attention(arch: Architecture) -> tuple[int, int, int, int, int]:
 def _mamba2(arch: Architecture) -> tuple[int, int]:
     """Matrices and small parameters of one Mamba-2 layer (transformers' Mamba2Mixer)."""
     h = arch.hidden_size or 0
-    heads, d_head, d_state = arch.mamba_n_heads or 0, arch.mamba_d_head or 0, arch.mamba_d_state or 0
+    heads, d_head = arch.mamba_n_heads or 0, arch.mamba_d_head or 0
+    d_state = arch.mamba_d_state or 0
     inner, groups = heads * d_head, arch.mamba_n_groups
     conv_channels = inner + 2 * groups * d_state
     in_proj = h * (2 * inner + 2 * groups * d_state + heads)  # z, x, B, C and dt

@@ -51,6 +51,13 @@ ATTENTION_KINDS = frozenset({LayerKind.full, LayerKind.sliding, LayerKind.chunke
 RECURRENT_KINDS = frozenset({LayerKind.mamba2, LayerKind.gated_deltanet})
 
 
+class Modality(StrEnum):
+    text = "text"
+    image = "image"
+    audio = "audio"
+    video = "video"
+
+
 class Relation(StrEnum):
     """How a model derives from its `base_model` (the Hub's `base_model_relation`, plus one)."""
 
@@ -174,8 +181,7 @@ class Architecture(Strict):
         layers = self.num_hidden_layers
         if self.layer_types is not None and layers and len(self.layer_types) != layers:
             raise ValueError(
-                f"layer_types lists {len(self.layer_types)} layers, "
-                f"num_hidden_layers is {layers}"
+                f"layer_types lists {len(self.layer_types)} layers, num_hidden_layers is {layers}"
             )
         kinds = set(self.layer_types or self.layer_pattern or [])
         if LayerKind.sliding in kinds and not self.sliding_window:
@@ -360,9 +366,7 @@ class ModelCard(Strict):
     weights_format: str | None = None
     """The precision of the original release when it is not 16-bit: `mxfp4` (gpt-oss experts),
     `fp8-block` (DeepSeek-V3, Kimi K2). Sizing starts there, since no 16-bit weights exist."""
-    input_modalities: list[Literal["text", "image", "audio", "video"]] = Field(
-        default_factory=lambda: ["text"]
-    )
+    input_modalities: list[Modality] = Field(default_factory=lambda: [Modality.text])
     """What the released model reads. For a multimodal model the catalog sizes its text model
     (the architecture is `text_config`); the vision or audio encoder is not counted."""
     languages: list[str] = Field(default_factory=list)

@@ -65,8 +65,12 @@ class Engine(BaseModel):
     prefill_chunk: int | None = None
     """Tokens processed per prefill step; None: the whole prompt at once."""
     logits_all_positions: bool = False
-    honors_sliding_window: bool = False
-    """Whether the KV cache shrinks to the sliding window for models that have one."""
+    sliding_window_cache: Literal["context", "window", "window-1", "window+chunk"] = "context"
+    """What a sliding-window (or chunked-attention) layer keeps: the whole context; the window
+    (vLLM's hybrid KV cache manager, a static cache); the window less the current token
+    (transformers' dynamic cache); the window plus one prefill chunk (llama.cpp's SWA cache)."""
+    sliding_window_source: str | None = None
+    """Where that behaviour is documented (code or docs)."""
     sources: list[EngineSource] = Field(min_length=1)
 
     @model_validator(mode="after")

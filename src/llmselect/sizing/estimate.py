@@ -1,10 +1,14 @@
 """Memory and latency of one model on one piece of hardware: the `fit` answer.
 
-Memory (per device under tensor parallelism): weights, KV cache (layers x KV heads x head dim x
-tokens x batch x bytes, keys and values), the prefill workspace and logits, and the engine's
-fixed overhead plus allocator slack. Latency: prefill is compute-bound (2 x active parameters x
-prompt tokens, plus attention); each decode step is memory-bound (the active weights and the KV
-cache read once) until the batch is large enough to make it compute-bound.
+Memory (per device under tensor parallelism): weights, the cache of each kind of layer, the
+prefill workspace and logits, and the engine's fixed overhead plus allocator slack. The cache of
+an attention layer grows with the tokens it keeps (all of them, or a window or chunk for sliding
+and chunked layers where the engine frees the rest); multi-head latent attention keeps one
+compressed latent plus the rotary key per token; a Mamba-2 or Gated DeltaNet layer keeps a state
+of fixed size per sequence. Latency: prefill is compute-bound (2 x active parameters x prompt
+tokens, plus attention); each decode step is memory-bound (the weights the batch touches and the
+cache read once) until the batch is large enough to make it compute-bound. A mixture-of-experts
+step reads the experts its batch routes to, which grows with the batch.
 """
 
 from __future__ import annotations
@@ -14,16 +18,38 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, ModelCard, count_params
+from llmselect.catalog.schema import ATTENTION_KINDS, LayerKind
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.hardware import Device
-from llmselect.sizing.quant import PPL_INCREASE_7B, active_weight_bytes, normalize, weight_bytes
+from llmselect.sizing.quant import (
+    PPL_INCREASE_7B,
+    active_weight_bytes,
+    decode_weight_bytes,
+    normalize,
+    weight_bytes,
+)
 
 KV_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp32": 4.0}
+
+
+class CacheShare(BaseModel):
+    """The cache of the layers of one kind."""
+
+    kind: str
+    """full, sliding, chunked, latent (multi-head latent attention), mamba2, gated-deltanet."""
+    layers: int
+    tokens: int
+    """Tokens kept per sequence; 0 for a recurrent state, whose size does not grow."""
+    bytes_per_token: int
+    """Per token, over these layers (0 for a recurrent state)."""
+    bytes: int
+    """Per device, for the whole batch."""
 
 
 class Memory(BaseModel):
     weights_bytes: int
     kv_cache_bytes: int
+    kv_cache_by_kind: list[CacheShare] = []
     activations_bytes: int
     overhead_bytes: int
     total_bytes: int
@@ -68,6 +94,9 @@ class Fit(BaseModel):
     batch: int
     model_context: int | None
     """The model's own maximum context (positions)."""
+    params: int
+    active_params: int
+    """Parameters used per token (all of them for a dense model)."""
     memory: Memory
     fits: bool
     margin_bytes: int
@@ -84,17 +113,95 @@ class Fit(BaseModel):
     warnings: list[str]
 
 
+def _state_dtype_bytes(kv_dtype: str) -> float:
+    # Recurrent states stay at the model's precision; an fp8 KV cache does not apply to them.
+    return 4.0 if kv_dtype == "fp32" else 2.0
+
+
+def attention_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
+    """Cache bytes one token adds to one attention layer."""
+    if arch.uses_mla:
+        width = (arch.kv_lora_rank or 0) + (arch.qk_rope_head_dim or 0)
+    else:
+        width = 2 * (arch.num_key_value_heads or 0) * (arch.head_dim or 0)
+    return round(width * KV_BYTES[kv_dtype])
+
+
+def state_bytes(arch: Architecture, kind: LayerKind, kv_dtype: str = "fp16") -> int:
+    """The fixed state one sequence keeps in one recurrent layer: the convolution window and
+    the recurrent matrix (as transformers' cache holds them)."""
+    if kind == LayerKind.mamba2:
+        inner = (arch.mamba_n_heads or 0) * (arch.mamba_d_head or 0)
+        d_state = arch.mamba_d_state or 0
+        conv = (inner + 2 * arch.mamba_n_groups * d_state) * arch.mamba_d_conv
+        values = conv + inner * d_state
+    elif kind == LayerKind.gated_deltanet:
+        key_dim = (arch.linear_num_key_heads or 0) * (arch.linear_key_head_dim or 0)
+        value_heads, value_dim = arch.linear_num_value_heads or 0, arch.linear_value_head_dim or 0
+        conv = (2 * key_dim + value_heads * value_dim) * arch.linear_conv_kernel_dim
+        values = conv + value_heads * (arch.linear_key_head_dim or 0) * value_dim
+    else:
+        return 0
+    return round(values * _state_dtype_bytes(kv_dtype))
+
+
 def kv_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
-    """Keys and values of one token across all layers."""
-    layers = arch.num_hidden_layers or 0
-    kv = (arch.num_key_value_heads or 0) * (arch.head_dim or 0)
-    return round(2 * layers * kv * KV_BYTES[kv_dtype])
+    """Cache bytes of one token across all attention layers (when every one keeps it)."""
+    attention_layers = sum(1 for kind in arch.layer_kinds() if kind in ATTENTION_KINDS)
+    return attention_layers * attention_bytes_per_token(arch, kv_dtype)
 
 
-def _kv_tokens(arch: Architecture, context: int, engine: Engine) -> int:
-    if arch.sliding_window and engine.honors_sliding_window:
-        return min(context, arch.sliding_window)
-    return context
+def _kept_tokens(arch: Architecture, kind: LayerKind, context: int, engine: Engine) -> int:
+    """Tokens a layer of `kind` keeps per sequence at `context`, under `engine`."""
+    window = {LayerKind.sliding: arch.sliding_window, LayerKind.chunked: arch.attention_chunk_size}
+    limit = window.get(kind)
+    mode = engine.sliding_window_cache
+    if not limit or mode == "context":
+        return context
+    if mode == "window-1":
+        limit -= 1
+    elif mode == "window+chunk":
+        limit += engine.prefill_chunk or 0
+    return min(context, limit)
+
+
+def cache_shares(
+    arch: Architecture, context: int, engine: Engine, kv_dtype: str = "fp16"
+) -> list[CacheShare]:
+    """The cache of one sequence at `context`, by kind of layer (bytes for batch 1, 1 device)."""
+    counts: dict[LayerKind, int] = {}
+    for kind in arch.layer_kinds():
+        counts[kind] = counts.get(kind, 0) + 1
+    shares = []
+    per_token = attention_bytes_per_token(arch, kv_dtype)
+    for kind, layers in counts.items():
+        if kind in ATTENTION_KINDS:
+            tokens = _kept_tokens(arch, kind, context, engine)
+            label = "latent" if arch.uses_mla else kind.value
+            shares.append(
+                CacheShare(
+                    kind=label,
+                    layers=layers,
+                    tokens=tokens,
+                    bytes_per_token=layers * per_token,
+                    bytes=layers * per_token * tokens,
+                )
+            )
+        else:
+            shares.append(
+                CacheShare(
+                    kind=kind.value,
+                    layers=layers,
+                    tokens=0,
+                    bytes_per_token=0,
+                    bytes=layers * state_bytes(arch, kind, kv_dtype),
+                )
+            )
+    return shares
+
+
+def _scaled(shares: list[CacheShare], batch: int, devices: int) -> list[CacheShare]:
+    return [s.model_copy(update={"bytes": round(s.bytes * batch / devices)}) for s in shares]
 
 
 def memory(
@@ -113,14 +220,16 @@ def memory(
     if total_weight_bytes is None:
         total_weight_bytes = weight_bytes(arch, quant)
     weights = total_weight_bytes / devices
-    kv = kv_bytes_per_token(arch, kv_dtype) * _kv_tokens(arch, context, engine) * batch / devices
+    shares = _scaled(cache_shares(arch, context, engine, kv_dtype), batch, devices)
+    kv = sum(share.bytes for share in shares)
     chunk = min(context, engine.prefill_chunk or context)
     h, inter = arch.hidden_size or 0, arch.intermediate_size or 0
     # Hidden states, MLP intermediates (gate and up) of one prefill chunk, at 16 bits.
     act = batch * chunk * (4 * h + 2 * inter) * 2 / devices
     if engine.attention == "eager":
         heads = (arch.num_attention_heads or 0) / devices
-        act += batch * heads * chunk * _kv_tokens(arch, context, engine) * 2
+        longest = max((share.tokens for share in shares), default=0)
+        act += batch * heads * chunk * longest * 2
     logit_rows = batch * (chunk if engine.logits_all_positions else 1)
     act += logit_rows * (arch.vocab_size or 0) * 4
     used = weights + kv + act
@@ -128,6 +237,7 @@ def memory(
     return Memory(
         weights_bytes=round(weights),
         kv_cache_bytes=round(kv),
+        kv_cache_by_kind=shares,
         activations_bytes=round(act),
         overhead_bytes=round(overhead),
         total_bytes=round(used + overhead),
@@ -185,8 +295,11 @@ def estimate(
         warnings.append(
             f"context {context:,} is beyond the model's {arch.context_length:,} positions"
         )
-    if arch.sliding_window and not engine.honors_sliding_window:
-        warnings.append(f"{engine.id} keeps the full context in the KV cache (no sliding window)")
+    windowed = {LayerKind.sliding, LayerKind.chunked} & set(arch.layer_kinds())
+    if windowed and engine.sliding_window_cache == "context":
+        warnings.append(
+            f"{engine.id} keeps the full context in the KV cache of sliding-window layers"
+        )
     max_context = _largest(lambda c: at(c, batch), max(arch.context_length or 0, context))
     max_batch = _largest(lambda b: at(context, b), 4096)
 
@@ -197,17 +310,19 @@ def estimate(
     peak_flops = matmul_flops(device, scheme) * devices * engine.compute_efficiency
     attention_peak = device.bf16_flops * devices * engine.compute_efficiency
     bandwidth = device.memory_bandwidth * devices * engine.bandwidth_efficiency
-    layers, heads, hd = arch.num_hidden_layers or 0, arch.num_attention_heads or 0, arch.head_dim
-    # Causal attention over the prompt: QK^T and AV, half the square each.
-    attention_flops = 2 * layers * heads * (hd or 0) * prompt * prompt
+    attention_flops = prefill_attention_flops(arch, prompt)
     ttft = batch * (2 * active * prompt / peak_flops + attention_flops / attention_peak)
 
-    # A decode step reads the active weights once for the whole batch, and each sequence's KV
-    # cache (on average half-way through its generation).
+    # A decode step reads the weights the batch touches once, and each sequence's cache (on
+    # average half-way through its generation; a window at most; a recurrent state whole).
     weights_read = active_weight_bytes(arch, scheme)
-    kv_full = kv_bytes_per_token(arch, kv_dtype) * _kv_tokens(arch, context, engine) * batch
-    kv_read = kv_full * (prompt + context) / (2 * context)
-    memory_time = (weights_read + kv_read) / bandwidth
+    step_weights = decode_weight_bytes(arch, scheme, batch)
+    halfway = (prompt + context) / 2
+    kv_read = batch * sum(
+        share.bytes_per_token * min(share.tokens, halfway) if share.tokens else share.bytes
+        for share in cache_shares(arch, context, engine, kv_dtype)
+    )
+    memory_time = (step_weights + kv_read) / bandwidth
     compute_time = batch * (
         2 * active / peak_flops + attention_flops / max(prompt, 1) / attention_peak
     )
@@ -228,6 +343,8 @@ def estimate(
         context=context,
         batch=batch,
         model_context=arch.context_length,
+        params=counted.total,
+        active_params=active,
         memory=mem,
         fits=_fits(mem),
         margin_bytes=mem.available_bytes - mem.total_bytes,
@@ -245,6 +362,23 @@ def estimate(
         offload=offload,
         warnings=warnings,
     )
+
+
+def prefill_attention_flops(arch: Architecture, prompt: int) -> float:
+    """Attention's own work over a prompt (QK^T and AV): every query against the keys it sees,
+    all earlier ones in a full layer, at most a window in a sliding one, its chunk in a chunked
+    one. Recurrent layers have no quadratic term."""
+    heads, hd = arch.num_attention_heads or 0, arch.head_dim or 0
+    pairs = 0.0
+    for kind in arch.layer_kinds():
+        if kind == LayerKind.full:
+            pairs += prompt * prompt / 2
+        elif kind == LayerKind.sliding and arch.sliding_window:
+            w = min(prompt, arch.sliding_window)
+            pairs += prompt * w - w * w / 2
+        elif kind == LayerKind.chunked and arch.attention_chunk_size:
+            pairs += prompt * min(prompt, arch.attention_chunk_size) / 2
+    return 4 * heads * hd * pairs
 
 
 HOST_PROFILE = "CPU-DDR4-DUAL"
@@ -292,6 +426,19 @@ def schemes_for(device: Device) -> list[str]:
     return [s for s in PREFERENCE if s not in lacking]
 
 
+def schemes_for_card(card: ModelCard, device: Device) -> list[str]:
+    """Schemes to try for `card`, best quality first. A model released below 16 bits (gpt-oss
+    in MXFP4, DeepSeek-V3 in block FP8) starts at its release format: higher precisions only
+    cost memory without restoring what was never there."""
+    schemes = schemes_for(device)
+    if not card.weights_format:
+        return schemes
+    native = normalize(card.weights_format)
+    size = weight_bytes(card.architecture, native)
+    smaller = [s for s in schemes if weight_bytes(card.architecture, s) < size]
+    return [native, *smaller]
+
+
 def matmul_flops(device: Device, scheme: str) -> float:
     """Dense throughput of the precision the weights' matrix products run in. fp8 and int8 are
     weights and activations both quantized (W8A8, as vLLM runs them), so those tensor cores do
@@ -325,7 +472,7 @@ def best_fit(
 ) -> tuple[Fit, list[Fit]]:
     """The highest-precision scheme that fits, and every scheme tried (best quality first)."""
     tried: list[Fit] = []
-    for scheme in schemes_for(device):
+    for scheme in schemes_for_card(card, device):
         fit = estimate(
             card,
             device,
@@ -359,7 +506,7 @@ def fit_grid(
     limit = card.architecture.context_length or GRID_CONTEXTS[-1]
     contexts = sorted({c for c in GRID_CONTEXTS if c < limit} | {limit})
     fits = []
-    for scheme in schemes_for(device):
+    for scheme in schemes_for_card(card, device):
         for context in contexts:
             fits.append(
                 estimate(

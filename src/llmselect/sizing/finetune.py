@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, count_params
 from llmselect.sizing.hardware import Device
-from llmselect.sizing.quant import tensors
+from llmselect.sizing.quant import linear_weights
 
 Method = Literal["full", "lora", "qlora"]
 Targets = Literal["attention", "all-linear"]
@@ -81,7 +81,6 @@ def finetune_memory(
     mfu: float = DEFAULT_MFU,
 ) -> FinetuneMemory:
     total = count_params(arch).total
-    t = tensors(arch)
     if method == "full":
         trainable = total
         base = 0.0  # the trained weights are the model: counted in the trainable state
@@ -89,7 +88,7 @@ def finetune_memory(
         trainable = lora_params(arch, rank, targets)
         if method == "qlora":
             # Linear layers in NF4; embeddings, LM head and norms stay 16-bit.
-            linear = t.layers * (t.q + t.k + t.v + t.o + t.up + t.down)
+            linear = linear_weights(arch)
             base = linear * NF4_BYTES + (total - linear) * 2
         else:
             base = total * 2.0

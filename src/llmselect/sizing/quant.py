@@ -10,10 +10,10 @@ scale and a 4-bit zero point per group of 128, and keep embeddings and the LM he
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 
-from llmselect.catalog import Architecture, count_params
+from llmselect.catalog import Architecture
+from llmselect.catalog.params import LayerWeights, all_layers, outside_layers
 from llmselect.errors import UsageError
 
 DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
@@ -29,46 +29,14 @@ def ggml_bytes_per_weight(type_name: str) -> float:
     return size / block
 
 
-@dataclass(frozen=True)
-class Tensors:
-    """Weight counts of one model, by role (per layer for the per-layer roles)."""
-
-    layers: int
-    q: int
-    k: int
-    v: int
-    o: int
-    up: int  # gate and up projections, all experts
-    down: int  # all experts
-    embedding: int
-    output: int  # 0 when tied to the embedding
-    other: int  # norms, biases, router, positions: kept at 32 bits in GGUF
-
-
-def tensors(arch: Architecture) -> Tensors:
-    counted = count_params(arch)  # raises IncompleteArchitecture with the missing fields
-    h = arch.hidden_size or 0
-    heads, kv, hd = arch.num_attention_heads or 0, arch.num_key_value_heads or 0, arch.head_dim or 0
-    inter, vocab, layers = arch.intermediate_size or 0, arch.vocab_size or 0, arch.num_hidden_layers
-    experts = arch.num_local_experts if arch.is_moe else 1
-    experts = experts or 1
-    up = (2 if arch.mlp == "gated" else 1) * h * inter * experts
-    down = inter * h * experts
-    q, k, o = h * heads * hd, h * kv * hd, heads * hd * h
-    output = 0 if arch.tie_word_embeddings else vocab * h
-    linear = (layers or 0) * (q + 2 * k + o + up + down) + vocab * h + output
-    return Tensors(
-        layers=layers or 0,
-        q=q,
-        k=k,
-        v=k,
-        o=o,
-        up=up,
-        down=down,
-        embedding=vocab * h,
-        output=output,
-        other=counted.total - linear,
-    )
+def linear_weights(arch: Architecture) -> int:
+    """Weights of every matrix inside the decoder layers (what 4-bit schemes quantize)."""
+    total = 0
+    for layer in all_layers(arch):  # raises IncompleteArchitecture with the missing fields
+        routed = layer.experts * (layer.expert_up + layer.expert_down)
+        total += layer.q + layer.k + layer.v + layer.o + layer.mixer + layer.up + layer.down
+        total += routed
+    return total
 
 
 def _more_bits(i: int, n: int) -> bool:
@@ -154,13 +122,26 @@ PPL_INCREASE_7B = {
 }
 PPL_SOURCE = "llama.cpp examples/quantize/quantize.cpp (QUANT_OPTIONS, 2023): +ppl @ LLaMA-7B"
 
-QUANTS = sorted([*DTYPE_BYTES, *(q.lower() for q in _GGUF), "awq", "gptq"])
+# Formats a checkpoint is released in (not a runtime choice of llama.cpp's): bytes per weight
+# as stored, from ggml's block table where ggml has the type.
+#   mxfp4: OCP microscaling FP4, 32 E2M1 values and one E8M0 scale (4.25 bits); gpt-oss ships
+#          its routed experts so and everything else in bf16.
+#   nvfp4: NVIDIA FP4, 16 E2M1 values and one E4M3 scale (4.5 bits) for every matrix in the
+#          layers; embeddings and LM head in bf16 (TensorRT Model Optimizer checkpoints).
+#   fp8-block: e4m3 matrices with one fp32 scale per 128x128 block, embeddings and LM head in
+#          bf16 (DeepSeek-V3 and Kimi K2 as released).
+RELEASE_FORMATS = ("mxfp4", "nvfp4", "fp8-block")
+FP8_BLOCK = 1 + 4 / (128 * 128)
+
+QUANTS = sorted([*DTYPE_BYTES, *(q.lower() for q in _GGUF), "awq", "gptq", *RELEASE_FORMATS])
 
 
 def normalize(quant: str) -> str:
     key = quant.strip().lower().replace("-", "_")
-    if key in DTYPE_BYTES or key in ("awq", "gptq"):
+    if key in DTYPE_BYTES or key in ("awq", "gptq", "mxfp4", "nvfp4"):
         return key
+    if key in ("fp8_block", "fp8block"):
+        return "fp8-block"
     if key.upper() in _GGUF:
         return key.upper()
     raise UsageError(
@@ -181,36 +162,96 @@ def gguf_file_scheme(file_type: str | None) -> str | None:
         return None
 
 
-def weight_bytes(arch: Architecture, quant: str) -> int:
-    """Bytes of all weights stored at `quant` (a dtype, a GGUF file type, awq or gptq)."""
-    scheme = normalize(quant)
-    t = tensors(arch)
-    per_layer = t.q + t.k + t.v + t.o + t.up + t.down
+def _uniform_sizes(scheme: str) -> tuple[float, float, float]:
+    """Bytes per weight of a non-GGUF scheme: layer matrices, routed experts, vectors."""
     if scheme in DTYPE_BYTES:
-        total = t.layers * per_layer + t.embedding + t.output + t.other
-        return round(total * DTYPE_BYTES[scheme])
-    if scheme in ("awq", "gptq"):
-        linear = t.layers * per_layer * GROUPED_4BIT
-        return round(linear + (t.embedding + t.output) * 2 + t.other * 2)
+        size = DTYPE_BYTES[scheme]
+        return size, size, size
+    four = {"mxfp4": "MXFP4", "nvfp4": "NVFP4"}
+    if scheme == "mxfp4":
+        return 2.0, ggml_bytes_per_weight(four[scheme]), 2.0
+    if scheme == "nvfp4":
+        return ggml_bytes_per_weight(four[scheme]), ggml_bytes_per_weight(four[scheme]), 2.0
+    if scheme == "fp8-block":
+        return FP8_BLOCK, FP8_BLOCK, 2.0
+    return GROUPED_4BIT, GROUPED_4BIT, 2.0  # awq, gptq
+
+
+def _layer_bytes(
+    layer: LayerWeights, index: int, layers: int, scheme: str, mla: bool
+) -> tuple[float, float]:
+    """Bytes of one layer's weights outside and inside its routed experts."""
+    matrices = layer.q + layer.k + layer.v + layer.o + layer.mixer + layer.up + layer.down
+    routed = layer.experts * (layer.expert_up + layer.expert_down)
+    if scheme not in _GGUF:
+        matrix, expert, vector = _uniform_sizes(scheme)
+        expert_vectors = layer.experts * layer.expert_small
+        return matrices * matrix + layer.small * vector, routed * expert + expert_vectors * vector
 
     base, rules = _GGUF[scheme]
-    size = ggml_bytes_per_weight
-    nbytes = t.other * 4.0 + t.embedding * size(base)
-    if t.output:
-        # The output matrix stays at Q6_K unless the base type is already 8-bit or wider.
-        output_type = base if base in ("Q8_0", "F16", "BF16") else "Q6_K"
-        nbytes += t.output * size(output_type)
-    for i in range(t.layers):
-        for role in ("q", "k", "v", "o", "up", "down"):
-            rule = rules.get(role)
-            nbytes += getattr(t, role) * size(rule(i, t.layers) if rule else base)
-    return round(nbytes)
+
+    def size(role: str) -> float:
+        rule = rules.get(role)
+        if role == "v" and mla:
+            rule = None  # llama.cpp's attn_v rule names a tensor latent attention does not have
+        return ggml_bytes_per_weight(rule(index, layers) if rule else base)
+
+    dense = sum(getattr(layer, role) * size(role) for role in ("q", "k", "v", "o", "up", "down"))
+    dense += layer.mixer * size("mixer") + layer.small * 4.0
+    experts = layer.experts * (layer.expert_up * size("up") + layer.expert_down * size("down"))
+    experts += layer.experts * layer.expert_small * 4.0
+    return dense, experts
+
+
+def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
+    """Bytes of all weights stored at `quant`: outside the routed experts, and inside them."""
+    scheme = normalize(quant)
+    layers = all_layers(arch)
+    embedding, head, small = outside_layers(arch)
+    if scheme in DTYPE_BYTES:
+        outside = (embedding + head + small) * DTYPE_BYTES[scheme]
+    elif scheme in ("awq", "gptq", *RELEASE_FORMATS):
+        outside = (embedding + head + small) * 2.0
+    else:
+        base = _GGUF[scheme][0]
+        outside = small * 4.0 + embedding * ggml_bytes_per_weight(base)
+        if head:
+            # The output matrix stays at Q6_K unless the base type is already 8-bit or wider.
+            head_type = base if base in ("Q8_0", "F16", "BF16") else "Q6_K"
+            outside += head * ggml_bytes_per_weight(head_type)
+    dense, experts = outside, 0.0
+    for i, layer in enumerate(layers):
+        in_dense, in_experts = _layer_bytes(layer, i, len(layers), scheme, arch.uses_mla)
+        dense += in_dense
+        experts += in_experts
+    return round(dense), round(experts)
+
+
+def weight_bytes(arch: Architecture, quant: str) -> int:
+    """Bytes of all weights stored at `quant` (a dtype, a GGUF file type, awq or gptq, or a
+    release format)."""
+    dense, experts = weight_split(arch, quant)
+    return dense + experts
+
+
+def distinct_experts(experts: int, used: int, batch: int) -> float:
+    """Expected number of different experts a batch of `batch` tokens routes to in one layer,
+    each token choosing `used` of `experts`, routing taken as uniform and independent."""
+    if experts <= 0:
+        return 0.0
+    return experts * (1 - (1 - used / experts) ** max(1, batch))
+
+
+def decode_weight_bytes(arch: Architecture, quant: str, batch: int = 1) -> int:
+    """Bytes of weights read by one decode step of `batch` sequences: every dense weight, and
+    for mixture-of-experts only the experts the batch touches (more as the batch grows)."""
+    dense, experts = weight_split(arch, quant)
+    if not arch.is_moe or not experts:
+        return dense + experts
+    total, used = arch.num_local_experts or 1, arch.num_experts_per_tok or 1
+    return round(dense + experts * distinct_experts(total, used, batch) / total)
 
 
 def active_weight_bytes(arch: Architecture, quant: str) -> int:
-    """Bytes read per decoded token: for mixture-of-experts, only the routed experts."""
-    full = weight_bytes(arch, quant)
-    if not arch.is_moe:
-        return full
-    counted = count_params(arch)
-    return round(full * counted.active / counted.total)
+    """Bytes read per decoded token at batch 1: for mixture-of-experts, only the routed experts."""
+    return decode_weight_bytes(arch, quant, 1)
