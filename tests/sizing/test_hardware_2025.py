@@ -167,10 +167,6 @@ def test_no_id_or_alias_is_shared_between_devices() -> None:
             owner[name] = d["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_gpu reads 'RTX 5090' as 'RT' times 5090 (its count pattern matches the X); "
-    "the dashed alias RTX-5090 works. Remove this mark once parse_gpu is fixed.",
-)
 def test_spaced_geforce_name_resolves() -> None:
     assert hardware_json("RTX 5090")["id"] == "RTX-5090-32GB"
+    assert hardware_json("2x RTX 5090")["id"] == "RTX-5090-32GB"

@@ -11,7 +11,12 @@ from llmselect.catalog import count_params, load_builtin
 from llmselect.sizing.engines import get_engine
 from llmselect.sizing.estimate import estimate, kv_bytes_per_token, memory
 from llmselect.sizing.hardware import find_device, parse_gpu
-from llmselect.sizing.quant import active_weight_bytes, weight_bytes
+from llmselect.sizing.quant import (
+    active_weight_bytes,
+    decode_weight_bytes,
+    distinct_experts,
+    weight_bytes,
+)
 
 CATALOG = load_builtin()
 
@@ -65,7 +70,23 @@ def test_mixed_k_quants_sit_between_their_parts() -> None:
 def test_moe_reads_only_routed_experts() -> None:
     a = arch("mistralai/Mixtral-8x7B-v0.1")
     full, active = weight_bytes(a, "bf16"), active_weight_bytes(a, "bf16")
-    assert active / full == pytest.approx(12_879_925_248 / 46_702_792_704, rel=1e-6)
+    # 12,879,925,248 active parameters, less the input embedding (32000 x 4096), of which a
+    # decode step reads one row.
+    assert active / full == pytest.approx((12_879_925_248 - 32000 * 4096) / 46_702_792_704)
+
+
+def test_moe_batch_reads_more_experts_as_it_grows() -> None:
+    a = arch("mistralai/Mixtral-8x7B-v0.1")  # 8 experts, 2 per token, 32 layers
+    experts = 32 * 8 * 3 * 4096 * 14336 * 2  # all routed experts' bytes at bf16
+    one = decode_weight_bytes(a, "bf16", 1)
+    # Uniform routing: a batch of 4 touches 8 x (1 - (6/8)^4) = 5.47 experts per layer.
+    assert distinct_experts(8, 2, 4) == pytest.approx(8 * (1 - 0.75**4))
+    four = decode_weight_bytes(a, "bf16", 4)
+    assert four - one == pytest.approx(experts * (distinct_experts(8, 2, 4) - 2) / 8, abs=2)
+    # A large batch reads every expert: the whole model but the embedding table.
+    assert decode_weight_bytes(a, "bf16", 512) == pytest.approx(
+        weight_bytes(a, "bf16") - 2 * 32000 * 4096, rel=1e-9
+    )
 
 
 def test_tensor_parallel_splits_weights_and_cache() -> None:
@@ -122,8 +143,8 @@ def test_decode_is_memory_bound_at_batch_one() -> None:
     device = find_device("H100-80GB")
     engine = get_engine("vllm")
     fit = estimate(card, device, 1, engine, quant="bf16", context=2048, batch=1, prompt_tokens=1024)
-    weights = 2 * 6_738_415_616
-    kv = 512 * 1024 * 2048 * (1024 + 2048) / (2 * 2048)
+    weights = 2 * (6_738_415_616 - 32000 * 4096)  # all but the embedding table, of which a
+    kv = 512 * 1024 * 2048 * (1024 + 2048) / (2 * 2048)  # step reads one row
     expected = device.memory_bandwidth * engine.bandwidth_efficiency / (weights + kv)
     assert fit.estimates.decode_bound == "memory"
     assert fit.estimates.decode_tokens_per_s == pytest.approx(expected, rel=1e-6)

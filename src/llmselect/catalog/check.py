@@ -18,6 +18,12 @@ TOLERANCE = 0.01
 """Stated and computed parameter counts may differ by 1% (buffers, rounding in the source)."""
 
 
+def is_rounded(count: int) -> bool:
+    """A published round figure (46,700,000,000) rather than a count of stored weights."""
+    digits = len(str(count))
+    return digits > 6 and count % 10 ** (digits - 4) == 0
+
+
 class Finding(BaseModel):
     model: str
     level: Literal["error", "warning"]
@@ -42,16 +48,30 @@ def check_card(
             add(
                 "error",
                 f"architecture gives {counted.total:,} parameters, the card states "
-                f"{card.params:,} ({off:+.2%}): a field is probably wrong",
+                f"{card.params:,} ({off:+.2%}): beyond rounding, a field is probably wrong",
+            )
+        elif is_rounded(card.params) and counted.total != card.params:
+            add(
+                "warning",
+                f"params {card.params:,} is a rounded figure; the architecture gives "
+                f"{counted.total:,}: record the exact count (the Hub's safetensors total)",
             )
         if arch.is_moe:
+            # Vendors differ on whether the embedding lookup counts as active (Mixtral's 12.9B
+            # does, gpt-oss's 5.1B does not): either reading is accepted.
+            readings = {counted.active}
+            if not arch.tie_word_embeddings:
+                readings.add(counted.active - counted.embedding)
             if card.active_params is None:
                 add("warning", "mixture-of-experts model without active_params")
-            elif abs(counted.active - card.active_params) / card.active_params > TOLERANCE:
+            elif all(
+                abs(r - card.active_params) / card.active_params > TOLERANCE for r in readings
+            ):
                 add(
                     "error",
-                    f"architecture gives {counted.active:,} active parameters, the card states "
-                    f"{card.active_params:,}",
+                    f"architecture gives {counted.active:,} active parameters "
+                    f"({counted.active - counted.embedding:,} without the embedding lookup), "
+                    f"the card states {card.active_params:,}",
                 )
     else:
         add("warning", "architecture incomplete: the parameter count cannot be checked")

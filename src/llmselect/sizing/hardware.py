@@ -83,6 +83,11 @@ def find_device(name: str) -> Device:
 def parse_gpu(spec: str) -> tuple[Device, int]:
     """`H100-80GB`, `2x RTX-4090`, `A100-80GB x4`, `H100*8` -> (device, count)."""
     text = spec.strip()
+    try:
+        # A whole name first: "RTX 5090" and "7900XTX" end in what looks like "x N".
+        return find_device(text), 1
+    except UsageError:
+        pass
     match = re.fullmatch(r"(\d+)\s*[x*]\s*(.+)", text, re.IGNORECASE) or re.fullmatch(
         r"(.+?)\s*[x*]\s*(\d+)", text, re.IGNORECASE
     )

@@ -203,18 +203,28 @@ def _layer_bytes(
     return dense, experts
 
 
+def _embedding_bytes(arch: Architecture, scheme: str) -> float:
+    embedding = (arch.vocab_size or 0) * (arch.hidden_size or 0)
+    if scheme in DTYPE_BYTES:
+        return embedding * DTYPE_BYTES[scheme]
+    if scheme in _GGUF:
+        return embedding * ggml_bytes_per_weight(_GGUF[scheme][0])
+    return embedding * 2.0
+
+
 def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
     """Bytes of all weights stored at `quant`: outside the routed experts, and inside them."""
     scheme = normalize(quant)
     layers = all_layers(arch)
     embedding, head, small = outside_layers(arch)
+    outside = _embedding_bytes(arch, scheme)
     if scheme in DTYPE_BYTES:
-        outside = (embedding + head + small) * DTYPE_BYTES[scheme]
+        outside += (head + small) * DTYPE_BYTES[scheme]
     elif scheme in ("awq", "gptq", *RELEASE_FORMATS):
-        outside = (embedding + head + small) * 2.0
+        outside += (head + small) * 2.0
     else:
         base = _GGUF[scheme][0]
-        outside = small * 4.0 + embedding * ggml_bytes_per_weight(base)
+        outside += small * 4.0
         if head:
             # The output matrix stays at Q6_K unless the base type is already 8-bit or wider.
             head_type = base if base in ("Q8_0", "F16", "BF16") else "Q6_K"
@@ -243,9 +253,13 @@ def distinct_experts(experts: int, used: int, batch: int) -> float:
 
 
 def decode_weight_bytes(arch: Architecture, quant: str, batch: int = 1) -> int:
-    """Bytes of weights read by one decode step of `batch` sequences: every dense weight, and
+    """Bytes of weights read by one decode step of `batch` sequences: every dense weight but
+    the input embedding (a lookup reads one row per token, unless the LM head shares it), and
     for mixture-of-experts only the experts the batch touches (more as the batch grows)."""
-    dense, experts = weight_split(arch, quant)
+    scheme = normalize(quant)
+    dense, experts = weight_split(arch, scheme)
+    if not arch.tie_word_embeddings:
+        dense -= round(_embedding_bytes(arch, scheme))
     if not arch.is_moe or not experts:
         return dense + experts
     total, used = arch.num_local_experts or 1, arch.num_experts_per_tok or 1

@@ -108,13 +108,17 @@ def import_hf_folder(
     meta = read_front_matter(readme)
 
     stated, params_source = stated_params or (None, "")
-    if stated is None:
+    weights_format = release_format(config)
+    # Packed 4-bit blocks and their scales make the stored element count differ from the
+    # parameter count, so a quantized release is counted from its architecture.
+    if stated is None and weights_format is None:
         stated = safetensors_param_count(folder)
         params_source = f"safetensors headers in {folder}"
     if stated is None:
         try:
             stated = count_params(arch).total
-            params_source = f"computed from {config_path} (no safetensors files)"
+            why = f"stored as {weights_format}" if weights_format else "no safetensors files"
+            params_source = f"computed from {config_path} ({why})"
         except IncompleteArchitecture as exc:
             raise LLMSelectError(
                 f"no safetensors weights, and {exc}",
@@ -176,8 +180,33 @@ def import_hf_folder(
         },
         "notes": " ".join(notes) or None,
         "origin": str(folder),
+        "weights_format": weights_format,
+        "input_modalities": _modalities(config),
     }
     return validate(ModelCard, data, file=readme if meta else config_path)
+
+
+def release_format(config: dict[str, Any]) -> str | None:
+    """The storage format of a checkpoint released quantized (config.json's
+    `quantization_config`): `mxfp4`, `nvfp4`, `fp8-block`, or the method's own name."""
+    quant = config.get("quantization_config")
+    if not isinstance(quant, dict):
+        return None
+    method = str(quant.get("quant_method") or "").lower()
+    if method == "fp8" and quant.get("weight_block_size"):
+        return "fp8-block"
+    if method == "modelopt" and "fp4" in str(quant.get("quant_algo") or "").lower():
+        return "nvfp4"
+    return {"mxfp4": "mxfp4", "fp8": "fp8", "awq": "awq", "gptq": "gptq"}.get(method)
+
+
+def _modalities(config: dict[str, Any]) -> list[str]:
+    found = ["text"]
+    if isinstance(config.get("vision_config"), dict):
+        found.append("image")
+    if isinstance(config.get("audio_config"), dict):
+        found.append("audio")
+    return found
 
 
 def _kind(meta: dict[str, Any]) -> list[str]:
