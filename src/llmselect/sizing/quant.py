@@ -216,7 +216,7 @@ def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
     """Bytes of all weights stored at `quant`: outside the routed experts, and inside them."""
     scheme = normalize(quant)
     layers = all_layers(arch)
-    embedding, head, small = outside_layers(arch)
+    _, head, small = outside_layers(arch)
     outside = _embedding_bytes(arch, scheme)
     if scheme in DTYPE_BYTES:
         outside += (head + small) * DTYPE_BYTES[scheme]
