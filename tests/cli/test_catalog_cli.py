@@ -85,11 +85,12 @@ def test_show_table_has_breakdown_and_sources() -> None:
 
 
 def test_unknown_id_exits_2_and_suggests_close_ids() -> None:
-    result = runner.invoke(app, ["catalog", "show", "meta-llama/Llama-2-7b"])
+    # (`meta-llama/Llama-2-7b` itself now resolves: it is the `-hf` card's Hub twin.)
+    result = runner.invoke(app, ["catalog", "show", "meta-llama/Llama-2-7b-base"])
     assert result.exit_code == 2
     assert "did you mean" in result.stderr
     assert "meta-llama/Llama-2-7b-hf" in result.stderr
-    result = runner.invoke(app, ["catalog", "show", "meta-llama/Llama-2-7b", "--json"])
+    result = runner.invoke(app, ["catalog", "show", "meta-llama/Llama-2-7b-base", "--json"])
     assert result.exit_code == 2
     assert "Llama-2-7b-hf" in json.loads(result.stdout)["error"]["hint"]
 

@@ -98,9 +98,13 @@ def test_data_licenses_carry_over() -> None:
     vicuna = check("lmsys/vicuna-7b-v1.5", "--users", "1M")
     vendor = [r for r in vicuna["components"]["data"]["reasons"] if r["license"] == "openai-terms"]
     assert vendor and all(r["verdict"] == "conditional" for r in vendor)
-    # Llama 2's pretraining data is not disclosed: unknown, not allowed.
-    assert any("not disclosed" in r["message"] for r in reasons(vicuna, "data", "unknown"))
-    assert vicuna["overall"] == "unknown"
+    # Llama 2's pretraining data is not disclosed: not allowed outright, a duty to review it
+    # (conditional), flagged; it binds no term of the use, so the verdict is not `unknown`.
+    undisclosed = [r for r in reasons(vicuna, "data", "conditional") if r["review"]]
+    assert any("not disclosed" in r["message"] for r in undisclosed)
+    assert not reasons(vicuna, "data", "unknown")
+    assert vicuna["overall"] == "conditional"
+    assert any(f["kind"] == "data-undisclosed" for f in vicuna["flags"])
 
 
 def test_phi_1_5_is_mit_now_and_says_it_was_not() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmselect.licensing import license_ids
 from llmselect.licensing.profile import UseProfile
 from llmselect.licensing.verdicts import judge_license, worst
 
@@ -43,3 +44,24 @@ def test_ceilings_without_numbers_stay_conditional() -> None:
     assert verdict("stabilityai-community") == "conditional"
     assert verdict("stabilityai-community", annual_revenue_usd=5_000_000) == "blocked"
     assert verdict("qwen", monthly_active_users=200_000_000) == "blocked"
+
+
+def test_ids_named_by_an_expression() -> None:
+    assert license_ids("apache-2.0 and gpt-oss-usage-policy") == [
+        "apache-2.0",
+        "gpt-oss-usage-policy",
+    ]
+    assert license_ids("Apache-2.0 OR MIT") == ["apache-2.0", "mit"]
+    assert license_ids("llama3.1") == ["llama3.1"]
+
+
+def test_duties_above_a_threshold_and_terms_that_never_trigger() -> None:
+    # Kimi K2's display duty is owed above 100M users or 20M USD a month (240M a year).
+    assert verdict("modified-mit", monthly_active_users=10, annual_revenue_usd=10) == "allowed"
+    assert verdict("modified-mit", monthly_active_users=200_000_000) == "conditional"
+    # A license whose only untriggered terms are itemized is allowed, not "not itemized".
+    assert verdict("mit") == "allowed"
+    # Non-production: blocked commercially, a duty (not allowed) even when non-commercial.
+    assert verdict("mnpl") == "blocked"
+    assert verdict("mnpl", commercial=False) == "conditional"
+    assert verdict("mrl", commercial=False) == "allowed"

@@ -42,6 +42,10 @@ class Catalog:
     def __init__(self, cards: Iterable[ModelCard]) -> None:
         self._cards: dict[str, ModelCard] = {}
         self._by_lower: dict[str, str] = {}
+        self._aliases: dict[str, set[str]] = {}
+        """Lower-cased alias -> the ids of the cards that list it."""
+        self._notes: dict[str, str] = {}
+        """Lower-cased card id -> how an alias was resolved to it, for the user to read."""
         for card in cards:
             self.add(card)
 
@@ -54,9 +58,14 @@ class Catalog:
                 file=card.origin if card.origin != "builtin" else None,
                 hint="remove one of the two entries",
             )
-        self._cards.pop(self._by_lower.get(key, ""), None)
+        old = self._cards.pop(self._by_lower.get(key, ""), None)
+        if old is not None:
+            for alias in old.aliases:
+                self._aliases.get(alias.lower(), set()).discard(old.id)
         self._cards[card.id] = card
         self._by_lower[key] = card.id
+        for alias in card.aliases:
+            self._aliases.setdefault(alias.lower(), set()).add(card.id)
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -68,9 +77,9 @@ class Catalog:
         return isinstance(model_id, str) and model_id.lower() in self._by_lower
 
     def find(self, model_id: str) -> ModelCard | None:
-        """The card for an id (case-insensitive), or None."""
-        real = self._by_lower.get(model_id.lower())
-        return self._cards[real] if real else None
+        """The card for an id (case-insensitive), or for a Hub alias of one (see `resolve`)."""
+        found = self.resolve(model_id)
+        return found[0] if found else None
 
     def get(self, model_id: str) -> ModelCard:
         card = self.find(model_id)
@@ -80,6 +89,52 @@ class Catalog:
                 hint=self._suggestion(model_id),
             )
         return card
+
+    def resolve(self, model_id: str) -> tuple[ModelCard, str | None] | None:
+        """The card for an id and, when it was found through an alias, a note saying so.
+
+        Ids match without regard to case. A Hub alias is an id listed in a card's `aliases`
+        (a renamed repository), or the `-hf` twin of a catalog id: `meta-llama/Llama-2-7b` and
+        `meta-llama/Llama-2-7b-hf` are the same weights, the original release and its
+        conversion for Hugging Face transformers. An alias two cards claim resolves to neither.
+        The note is kept: `alias_note(card.id)` gives it to whoever reports on the card.
+        """
+        real = self._by_lower.get(model_id.lower())
+        if real:
+            return self._cards[real], None
+        reason = self.alias_reason(model_id)
+        target = self._alias_target(model_id)
+        if target is None or reason is None:
+            return None
+        card = self._cards[target]
+        note = f"{model_id} is not a catalog id; using {card.id}: {reason}"
+        self._notes.setdefault(card.id.lower(), note)
+        return card, note
+
+    def _alias_target(self, model_id: str) -> str | None:
+        listed = self._aliases.get(model_id.lower(), set())
+        if listed:
+            return next(iter(listed)) if len(listed) == 1 else None
+        twin = self._by_lower.get(_hf_twin(model_id).lower())
+        return twin
+
+    def alias_reason(self, model_id: str) -> str | None:
+        """Why an id that is not a catalog id names a card (None when it names none)."""
+        listed = self._aliases.get(model_id.lower(), set())
+        if len(listed) == 1:
+            return "a Hub alias its card lists (the same weights under another repository name)"
+        if listed:
+            return None
+        if _hf_twin(model_id).lower() in self._by_lower:
+            return (
+                "the same weights, one the original release and the other its `-hf` conversion "
+                "for Hugging Face transformers"
+            )
+        return None
+
+    def alias_note(self, card_id: str) -> str | None:
+        """The note of an alias lookup that led to this card, if one did."""
+        return self._notes.get(card_id.lower())
 
     def _suggestion(self, model_id: str) -> str:
         ids = list(self._cards)
@@ -97,16 +152,27 @@ class Catalog:
     def lineage(self, model_id: str) -> list[str]:
         """Ids from the model up to its root; stops at a missing ancestor or a cycle."""
         chain = [model_id]
+        seen = {model_id.lower()}
         card = self.find(model_id)
-        while (
-            card and card.base_model and card.base_model.lower() not in {c.lower() for c in chain}
-        ):
-            chain.append(card.base_model)
-            card = self.find(card.base_model)
+        while card and card.base_model:
+            seen.add(card.id.lower())
+            base = card.base_model
+            if base.lower() in seen:
+                break
+            chain.append(base)
+            seen.add(base.lower())
+            card = self.find(base)
+            if card is not None and card.id.lower() in seen:
+                break  # an alias that leads back into the chain
         return chain
 
     def search(self, criteria: Criteria) -> list[ModelCard]:
         return [card for card in self if _matches(self, card, criteria)]
+
+
+def _hf_twin(model_id: str) -> str:
+    """`org/name` <-> `org/name-hf`."""
+    return model_id[:-3] if model_id.lower().endswith("-hf") else model_id + "-hf"
 
 
 def _matches(catalog: Catalog, card: ModelCard, c: Criteria) -> bool:

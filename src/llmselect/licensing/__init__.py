@@ -6,6 +6,7 @@ from llmselect.licensing.knowledge import (
     commercial_use,
     commercially_usable,
     get_license,
+    license_ids,
     load_licenses,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "commercial_use",
     "commercially_usable",
     "get_license",
+    "license_ids",
     "load_licenses",
 ]

@@ -67,8 +67,9 @@ def ml_bom(card: ModelCard, catalog: Catalog) -> dict[str, Any]:
         bom.components.add(components[step.id])
     for step in chain:
         deps = []
-        if step.base_model and step.base_model in components:
-            deps.append(components[step.base_model])
+        base = catalog.find(step.base_model) if step.base_model else None
+        if base is not None and base.id in components:
+            deps.append(components[base.id])
         for ds in step.licenses.data.datasets:
             data = Component(
                 name=ds.name,

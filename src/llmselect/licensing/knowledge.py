@@ -6,12 +6,13 @@ uses trigger it. The verdict engine (`verdicts.py`) reads these terms against a 
 
 from __future__ import annotations
 
+import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmselect.errors import UsageError
 from llmselect.yamlfile import load_yaml, validate
@@ -40,18 +41,31 @@ TermKind = Literal[
     "hosting",
     "no_derivatives",
     "research_only",
+    "non_production",
     "vendor_outputs",
+    "guardrail",
+    "termination",
 ]
 """
 - non_commercial / research_only: commercial use is not granted.
+- non_production: only testing, research, personal or evaluation use outside production; commercial
+  use is not granted and even non-commercial use is a duty to stay out of production.
 - user_ceiling / revenue_ceiling: granted only below `limit` monthly active users / USD a year.
-- attribution, naming, share_alike, copyleft: duties owed when the triggering use happens.
+- attribution, naming, share_alike, copyleft: duties owed when the triggering use happens (and,
+  with a `threshold`, only above `limit` of that measure).
 - acceptable_use: a use policy applies (always a duty); uses in `fields` are forbidden.
 - output_training: the model's outputs may not be used to train or improve other models.
 - hosting: offering the model as a hosted service to third parties needs another license.
 - no_derivatives: adapted versions may not be shared.
 - vendor_outputs: the data are another vendor's model outputs, under that vendor's terms.
+- guardrail: the model's safety guardrails must be kept (or replaced by equivalent ones); removing
+  them ends the license. Always a duty.
+- termination: an event that ends the rights (suing the licensor over the model, say). Recorded for
+  `license explain`; no use a profile declares triggers it, so it never changes a verdict.
 """
+
+Measure = Literal["monthly_active_users", "annual_revenue_usd"]
+"""A quantity of the use profile that a term's `limit` is counted in."""
 
 
 class Term(BaseModel):
@@ -65,11 +79,29 @@ class Term(BaseModel):
     when: list[Action] = Field(default_factory=list)
     """Uses that trigger the term; empty means it always applies."""
     limit: int | None = None
-    """The ceiling of a user_ceiling or revenue_ceiling term."""
+    """The ceiling of a user_ceiling or revenue_ceiling term, or the threshold of a duty."""
+    threshold: Measure | None = None
+    """For a duty (attribution, naming...): it is owed only above `limit` of this measure
+    (Kimi K2's display duty above 100 million monthly active users)."""
     fields: list[str] = Field(default_factory=list)
     """Fields of use an acceptable_use term forbids (lower case: military, medical, ...)."""
     policy: str | None = None
     """Where the full use policy lives."""
+
+
+class Revision(BaseModel):
+    """An earlier text of the license, and what differed from the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    """How that text names itself (`Last modified: February 21, 2024`)."""
+    since: datetime.date | None = None
+    until: datetime.date | None = None
+    """The last day it was the current text; None when not known."""
+    summary: str
+    """What differs from the current text, in plain words."""
+    source: str
 
 
 class License(BaseModel):
@@ -89,7 +121,19 @@ class License(BaseModel):
     summary: str
     source: str
     """Where the license text was read."""
+    version: str | None = None
+    """The text the terms were read from (`Version 1.0, 23 October 2023`)."""
     terms: list[Term] = Field(default_factory=list)
+    history: list[Revision] = Field(default_factory=list)
+    """Earlier texts under the same id, newest first: copies obtained then may remain under
+    them."""
+
+    @model_validator(mode="after")
+    def _thresholds_have_limits(self) -> License:
+        for term in self.terms:
+            if term.threshold is not None and term.limit is None:
+                raise ValueError(f"a {term.kind} term with a threshold needs a limit")
+        return self
 
 
 class UnknownLicense(UsageError):
@@ -117,6 +161,22 @@ def get_license(license_id: str) -> License:
             f"unknown license id {license_id!r}",
             hint="known ids: " + ", ".join(sorted(licenses)),
         ) from None
+
+
+def license_ids(expression: str) -> list[str]:
+    """The ids an SPDX-style expression names, lower-cased: `apache-2.0 and
+    gpt-oss-usage-policy` -> [`apache-2.0`, `gpt-oss-usage-policy`]. A catalog check should test
+    each of them against the base, not the whole expression."""
+    from license_expression import ExpressionError, Licensing
+
+    licensing = Licensing()
+    try:
+        parsed = licensing.parse(expression)
+    except ExpressionError:
+        return [expression.strip().lower()]
+    if parsed is None:
+        return []
+    return [str(symbol.key).lower() for symbol in licensing.license_symbols(parsed, unique=True)]
 
 
 def commercial_use(license_id: str) -> CommercialUse:

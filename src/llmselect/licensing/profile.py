@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,6 +42,12 @@ class UseProfile(BaseModel):
     train_other_models_on_outputs: bool = False
     field_of_use: list[str] = Field(default_factory=list)
     jurisdictions: list[str] = Field(default_factory=list)
+
+    @field_validator("field_of_use", "jurisdictions", mode="before")
+    @classmethod
+    def _one_is_a_list(cls, value: Any) -> Any:
+        # `field_of_use: medical` means a list of one.
+        return [value] if isinstance(value, str) else value
 
     @field_validator("field_of_use")
     @classmethod

@@ -2,10 +2,14 @@
 
 The walk goes up the lineage: weights owe every ancestor's weight-license terms (a fine-tune's
 own tag cannot remove them), and the training data of every step counts.
+
+One rule decides the overall verdict (`overall_verdict`), and every caller gets it from here:
+`license check`, `select` and the fine-tune gate all read `LicenseReport.overall`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from license_expression import AND, OR, ExpressionError, LicenseSymbol, Licensing
@@ -27,7 +31,7 @@ _IMPLIED_WHEN: dict[str, list[str]] = {
 """The use a restriction is about, when its term does not name one."""
 
 
-def worst(verdicts: list[Verdict]) -> Verdict:
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """`blocked` beats `unknown` beats `conditional` beats `allowed`."""
     return max(verdicts, key=_RANK.__getitem__, default="allowed")
 
@@ -42,6 +46,29 @@ class Reason(BaseModel):
     clause: str | None = None
     origin: str
     """The model (or `model: dataset`) the obligation comes from."""
+    review: bool = False
+    """A duty to review terms nobody can read that do not bind the use by themselves: training
+    data not (fully) disclosed, pretraining data whose license is not known. Never more than
+    `conditional` (see `overall_verdict`)."""
+
+
+def overall_verdict(reasons: Iterable[Reason]) -> Verdict:
+    """The one rule for a verdict, over all the reasons of a model (or of one component):
+
+    - `blocked` when a term forbids the use;
+    - `unknown` only when a term that binds the use is unknown: the code or weights license of
+      the model or of an ancestor (including an ancestor missing from the catalog), or the
+      license of a fine-tuning or alignment dataset, whose terms can reach the model's outputs
+      and derivatives (another vendor's outputs, a non-commercial instruction set);
+    - `conditional` when duties apply. Training data that is not disclosed, or pretraining data
+      whose license is not known, is such a duty (review what is known of it) and never makes
+      the verdict `unknown` by itself: almost no model discloses its pretraining data, and the
+      question is whether the use is allowed;
+    - `allowed` otherwise.
+    """
+    return worst(
+        "conditional" if r.review and r.verdict != "blocked" else r.verdict for r in reasons
+    )
 
 
 class ComponentVerdict(BaseModel):
@@ -58,7 +85,15 @@ class LineageStep(BaseModel):
 
 
 class Flag(BaseModel):
-    kind: Literal["tag-disagrees", "missing-ancestor", "cycle", "license-changed", "adapter"]
+    kind: Literal[
+        "tag-disagrees",
+        "missing-ancestor",
+        "cycle",
+        "license-changed",
+        "adapter",
+        "alias",
+        "data-undisclosed",
+    ]
     message: str
 
 
@@ -113,7 +148,7 @@ def _judge_terms(lic: License, profile: UseProfile, origin: str) -> list[Reason]
         reasons.append(
             _whole_license(lic, "blocked", "the license does not grant commercial use", origin)
         )
-    if not reasons and lic.commercial_use == "conditional":
+    if not reasons and not lic.terms and lic.commercial_use == "conditional":
         # Terms not itemized yet: the summary is the duty.
         reasons.append(
             _whole_license(lic, "conditional", "duties apply (terms not itemized)", origin)
@@ -132,6 +167,8 @@ def _judge_terms(lic: License, profile: UseProfile, origin: str) -> list[Reason]
 
 _DUTY = {
     "attribution": "attribution and notice duty",
+    "guardrail": "keep the model's safety guardrails (or equivalent ones): removing them ends "
+    "the license",
     "naming": "naming duty for derived models",
     "share_alike": "share-alike duty: pass the same terms on",
     "copyleft": "copyleft: distribute the source under the same license",
@@ -161,6 +198,16 @@ def _judge_term(lic: License, term: Term, profile: UseProfile, origin: str) -> R
         if profile.commercial:
             return reason("blocked", "commercial use is not granted")
         return reason("allowed", "non-commercial use is granted")
+    if kind == "non_production":
+        if profile.commercial:
+            return reason("blocked", "commercial and production use are not granted")
+        return reason(
+            "conditional", "only testing, research, personal or evaluation use outside production"
+        )
+    if kind == "termination":
+        return None  # no declared use triggers it; `license explain` shows it
+    if kind == "guardrail":
+        return reason("conditional", _DUTY[kind])
     if kind in ("user_ceiling", "revenue_ceiling"):
         users = kind == "user_ceiling"
         value = profile.monthly_active_users if users else profile.annual_revenue_usd
@@ -185,7 +232,22 @@ def _judge_term(lic: License, term: Term, profile: UseProfile, origin: str) -> R
     if kind == "vendor_outputs":
         return reason("conditional", _DUTY[kind])
     # attribution, naming, share_alike, copyleft: duties owed only when their use happens.
-    return reason("conditional", _DUTY[kind]) if triggered else None
+    if not triggered:
+        return None
+    if term.threshold is not None and term.limit is not None:
+        value = getattr(profile, term.threshold)
+        unit = _UNITS[term.threshold]
+        if value is None:
+            return reason(
+                "conditional", f"{_DUTY[kind]} above {term.limit:,} {unit}; the profile gives none"
+            )
+        if value <= term.limit:
+            return None
+        return reason("conditional", f"{_DUTY[kind]}: {value:,} {unit} is above {term.limit:,}")
+    return reason("conditional", _DUTY[kind])
+
+
+_UNITS = {"monthly_active_users": "monthly active users", "annual_revenue_usd": "USD a year"}
 
 
 def license_report(card: ModelCard, catalog: Catalog, profile: UseProfile) -> LicenseReport:
@@ -211,14 +273,17 @@ def license_report(card: ModelCard, catalog: Catalog, profile: UseProfile) -> Li
 
     parts: dict[Component, list[Reason]] = {"code": code, "weights": weights, "data": data}
     components = {
-        name: ComponentVerdict(verdict=worst([r.verdict for r in reasons]), reasons=reasons)
+        name: ComponentVerdict(verdict=overall_verdict(reasons), reasons=reasons)
         for name, reasons in parts.items()
     }
+    note = catalog.alias_note(card.id)
+    if note:
+        flags.insert(0, Flag(kind="alias", message=note))
     flags += _tag_flags(card, steps, profile)
-    overall = worst([c.verdict for c in components.values()])
+    flags += _disclosure_flags(steps)
     return LicenseReport(
         model=card.id,
-        overall=overall,
+        overall=overall_verdict(r for reasons in parts.values() for r in reasons),
         components=components,
         lineage=lineage,
         flags=flags,
@@ -273,30 +338,79 @@ def _walk(card: ModelCard, catalog: Catalog) -> tuple[list[LineageStep], list[Fl
             break
         model_id = current.base_model
         current = catalog.find(model_id)
+        if current is not None and current.id.lower() != model_id.lower():
+            flags.append(
+                Flag(
+                    kind="alias",
+                    message=f"base model {model_id} is {current.id} in the catalog "
+                    f"({catalog.alias_reason(model_id)})",
+                )
+            )
+            if current.id.lower() in seen:
+                flags.append(Flag(kind="cycle", message=f"lineage loops back to {current.id}"))
+                break
+            seen.add(current.id.lower())
     return steps, flags
 
 
 def _judge_data(step: ModelCard, profile: UseProfile) -> list[Reason]:
+    """Training data: a dataset's terms bind the use when they can reach the model (fine-tuning
+    and alignment data); undisclosed data and pretraining data of unknown terms are a duty to
+    review, not an unknown verdict (see `overall_verdict`)."""
     data = step.licenses.data
     reasons: list[Reason] = []
     if data.disclosure != "full":
         what = "not disclosed" if data.disclosure == "undisclosed" else "only partly disclosed"
         reasons.append(
             Reason(
-                verdict="unknown",
-                message=f"training data {what}: unknown is not the same as allowed",
+                verdict="conditional",
+                message=f"training data {what}: review what is known of it "
+                "(not disclosed is not the same as allowed)",
                 origin=step.id,
+                review=True,
             )
         )
     for dataset in data.datasets:
         origin = f"{step.id}: {dataset.name}"
         if dataset.license is None:
-            reasons.append(
+            found = [
                 Reason(verdict="unknown", message="dataset license not recorded", origin=origin)
-            )
+            ]
         else:
-            reasons += judge_license(dataset.license, profile, origin)
+            found = judge_license(dataset.license, profile, origin)
+        if dataset.stage == "pretraining":
+            found = [_review(r) if r.verdict == "unknown" else r for r in found]
+        reasons += found
     return reasons
+
+
+def _review(reason: Reason) -> Reason:
+    """An unknown pretraining-data license: a duty to review it, not an unknown verdict."""
+    return reason.model_copy(
+        update={
+            "verdict": "conditional",
+            "review": True,
+            "message": f"{reason.message} (pretraining data: review its terms)",
+        }
+    )
+
+
+def _disclosure_flags(steps: list[ModelCard]) -> list[Flag]:
+    hidden = [
+        f"{s.id} ({s.licenses.data.disclosure})"
+        for s in steps
+        if s.licenses.data.disclosure != "full"
+    ]
+    if not hidden:
+        return []
+    return [
+        Flag(
+            kind="data-undisclosed",
+            message="training data not fully disclosed: " + ", ".join(hidden) + "; the model "
+            "cannot be open science (MOF Class I) nor meet the OSI Open Source AI Definition, "
+            "and a person should review what is known of its data",
+        )
+    ]
 
 
 def _tag_flags(card: ModelCard, steps: list[ModelCard], profile: UseProfile) -> list[Flag]:

@@ -186,7 +186,12 @@ def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
     entry.openness = openness(card, ctx.catalog).mof_class
     policy = ctx.study.license
     reasons = [r for c in report.components.values() for r in c.reasons]
-    duties = list(dict.fromkeys(r.message for r in reasons if r.verdict == "conditional"))
+    duties = list(
+        dict.fromkeys(r.message for r in reasons if r.verdict == "conditional" and not r.review)
+    )
+    # The verdict is the licensing stage's own (one rule, `overall_verdict`); what the study
+    # accepts decides only whether the model stays in the pool.
+    data = report.components["data"].reasons
     unknown = [
         r
         for name, c in report.components.items()
@@ -194,15 +199,15 @@ def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
         for r in c.reasons
         if r.verdict == "unknown"
     ]
+    if not policy.accept_unknown_data:
+        unknown += [r for r in data if r.review]
     review = [
-        "review the training data's terms: " + r.message
-        for r in report.components["data"].reasons
-        if r.verdict == "unknown" and policy.accept_unknown_data
+        r.message if r.review else "review the training data's terms: " + r.message
+        for r in data
+        if (r.review or r.verdict == "unknown") and policy.accept_unknown_data
     ]
     entry.duties = list(dict.fromkeys(duties + review))
     entry.verdict = report.overall
-    if report.overall == "unknown" and not unknown:
-        entry.verdict = "conditional"  # only the data is unknown: a duty to review it
     if report.overall == "blocked":
         blocking = next(r.message for r in reasons if r.verdict == "blocked")
         entry.exclusions.append(

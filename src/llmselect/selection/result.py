@@ -76,8 +76,9 @@ class Entry(BaseModel):
     """Its measurements come from a small demo model built on this machine."""
     license: LicenseReport | None = None
     verdict: Literal["allowed", "conditional", "blocked", "unknown"] | None = None
-    """The license verdict for this study: `conditional` when only the training data's terms
-    are unknown and the study accepts that (a duty to review them)."""
+    """The license verdict for this study's use profile: the same `overall` that `license check`
+    prints (`licensing.verdicts.overall_verdict`); the study's `license.accept_*` settings decide
+    only whether the model stays in the pool."""
     duties: list[str] = Field(default_factory=list)
     """What the licenses require for this use (attribution, naming, user ceilings...)."""
     openness: str | None = None
