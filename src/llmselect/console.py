@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from llmselect.sizing.calibration import Calibration
     from llmselect.sizing.detect import LocalMachine
     from llmselect.sizing.engines import Engine
-    from llmselect.sizing.estimate import Fit
+    from llmselect.sizing.estimate import CacheShare, Fit
     from llmselect.sizing.finetune import FinetuneMemory
     from llmselect.sizing.hardware import Device
 
@@ -118,6 +118,8 @@ def model_detail(card: ModelCard, catalog: Catalog) -> RenderableType:
             ("kind", ", ".join(k.value for k in card.kind)),
             ("languages", ", ".join(card.languages) or "?"),
             ("quantization", card.quantization or "none (original weights)"),
+            ("released as", card.weights_format or "16-bit"),
+            ("reads", ", ".join(m.value for m in card.input_modalities)),
             ("origin", card.origin),
         ]
     )
@@ -135,11 +137,16 @@ def model_detail(card: ModelCard, catalog: Catalog) -> RenderableType:
             ("from architecture", computed),
         ]
     )
+    defaults = type(arch).model_fields
     arch_rows = [
         (name, str(value))
-        for name, value in arch.model_dump().items()
-        if value is not None and name != "architectures"
+        for name, value in arch.model_dump(exclude={"layer_types", "layer_pattern"}).items()
+        if value is not None and name != "architectures" and value != defaults[name].default
     ]
+    kinds = arch.layer_kinds()
+    if len(set(kinds)) > 1:
+        counts = {kind.value: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+        arch_rows.append(("layers", ", ".join(f"{n} {kind}" for kind, n in counts.items())))
     architecture = _fields([("class", arch.architectures or "?"), *arch_rows], pairs_per_row=2)
 
     lic = card.licenses
@@ -178,19 +185,39 @@ def model_detail(card: ModelCard, catalog: Catalog) -> RenderableType:
         Panel(_fields(license_rows), title="licenses", title_align="left"),
         Panel(lineage_text, title="lineage", title_align="left"),
     ]
-    if card.benchmarks:
+    titles = {
+        "leaderboard": "leaderboard scores (one harness for every model)",
+        "published": "scores the vendor published (its own setup; not comparable across vendors)",
+    }
+    for origin, title in titles.items():
+        rows = [b for b in card.benchmarks if b.origin == origin]
+        if not rows:
+            continue
+        # One source (or one setup) for every row is said once, under the table.
+        shared = {
+            key: values.pop()
+            for key, values in (
+                ("source", {b.source for b in rows}),
+                ("setup", {b.setup or "" for b in rows}),
+            )
+            if len(values) == 1
+        }
+        columns = [c for c in ("setup", "source") if c not in shared]
         bench = Table(header_style="bold", box=None)
-        for col in ("benchmark", "value", "shots", "date", "source"):
+        bench.add_column("benchmark", no_wrap=True)
+        for col in ("value", "shots", "date", *columns):
             bench.add_column(col)
-        for b in card.benchmarks:
+        for b in rows:
+            cells = {"setup": Text(b.setup or ""), "source": Text(b.source)}
             bench.add_row(
                 Text(b.name),
                 f"{b.value:g}",
                 "" if b.shots is None else str(b.shots),
                 str(b.date or ""),
-                Text(b.source),
+                *(cells[c] for c in columns),
             )
-        parts.append(Panel(bench, title="published scores", title_align="left"))
+        notes = [Text(f"{key}: {value}") for key, value in shared.items() if value]
+        parts.append(Panel(Group(bench, *notes), title=title, title_align="left"))
     source_rows = [
         (group, Text("\n".join(urls))) for group, urls in card.sources.model_dump().items() if urls
     ]
@@ -365,19 +392,31 @@ def machine_detail(machine: LocalMachine) -> RenderableType:
     return Panel(_fields(rows), title="this machine", title_align="left")
 
 
+def _cache_share(share: CacheShare) -> str:
+    if not share.tokens:
+        return f"{gib(share.bytes)} GiB (a fixed state per sequence)"
+    return f"{gib(share.bytes)} GiB ({share.tokens:,} tokens kept)"
+
+
 def fit_detail(fit: Fit, tried: list[Fit], *, chose: bool) -> RenderableType:
     m = fit.memory
     verdict = Text("fits", style="green") if fit.fits else Text("does not fit", style="bold red")
     margin = f"{gib(abs(fit.margin_bytes))} GiB {'free' if fit.fits else 'short'} per device"
+    active = f", {fit.active_params / 1e9:,.1f}B active" if fit.active_params < fit.params else ""
     head = Text.assemble(
         verdict,
         f" — {fit.quant} on {fit.hardware} with {fit.engine}, context {fit.context:,}, "
-        f"batch {fit.batch}: {margin}",
+        f"batch {fit.batch}: {margin}\n{fit.params / 1e9:,.1f}B parameters{active}",
     )
     limit = " (the model's own limit)" if fit.max_context == fit.model_context else ""
     memory_rows: list[tuple[str, str | Text]] = [
         ("weights", f"{gib(m.weights_bytes)} GiB"),
         ("KV cache", f"{gib(m.kv_cache_bytes)} GiB"),
+        *(
+            (f"  {share.layers} {share.kind} layers", _cache_share(share))
+            for share in m.kv_cache_by_kind
+            if len(m.kv_cache_by_kind) > 1 or share.kind != "full"
+        ),
         ("activations, logits", f"{gib(m.activations_bytes)} GiB"),
         ("engine overhead", f"{gib(m.overhead_bytes)} GiB"),
         ("total", f"{gib(m.total_bytes)} GiB of {gib(m.available_bytes)} GiB"),

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from typing import Literal
 
@@ -16,6 +17,11 @@ from llmselect.catalog.schema import ModelCard
 
 TOLERANCE = 0.01
 """Stated and computed parameter counts may differ by 1% (buffers, rounding in the source)."""
+
+
+def expression_ids(expression: str) -> list[str]:
+    """The license ids of an SPDX-style expression (`apache-2.0 and gpt-oss-usage-policy`)."""
+    return [part for part in re.split(r"\s+(?:and|or)\s+", expression.strip().lower()) if part]
 
 
 def is_rounded(count: int) -> bool:
@@ -89,9 +95,10 @@ def check_card(
             add("warning", "no source for lineage")
     if known_licenses is not None:
         for component in ("code", "weights"):
-            license_id = getattr(card.licenses, component)
-            if license_id not in known_licenses:
-                add("warning", f"{component} license {license_id!r} is not in the license base")
+            expression = getattr(card.licenses, component)
+            for license_id in expression_ids(expression):
+                if license_id not in known_licenses:
+                    add("warning", f"{component} license {license_id!r} is not in the license base")
     return found
 
 
