@@ -162,7 +162,7 @@ class Catalog:
             chain.append(base)
             seen.add(base.lower())
             card = self.find(base)
-            if card is not None and card.id.lower() in seen:
+            if card is not None and card.id.lower() != base.lower() and card.id.lower() in seen:
                 break  # an alias that leads back into the chain
         return chain
 

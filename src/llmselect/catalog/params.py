@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmselect.catalog.schema import ATTENTION_KINDS, Architecture, LayerKind
+from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, Architecture, LayerKind
 
 
 class IncompleteArchitecture(ValueError):
@@ -152,14 +152,16 @@ def _gated_deltanet(arch: Architecture) -> tuple[int, int]:
 def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeights:
     """The weights of layer `index` (from 0), which is of `kind`."""
     h = arch.hidden_size or 0
-    q = k = v = o = mixer = 0
+    q = k = v = o = mixer = small = 0
     if kind in ATTENTION_KINDS:
         q, k, v, o, small = _attention(arch)
     elif kind == LayerKind.mamba2:
         mixer, small = _mamba2(arch)
-    else:
+    elif kind == LayerKind.gated_deltanet:
         mixer, small = _gated_deltanet(arch)
     small += arch.norms_per_layer * _norm_params(arch.norm, h)
+    if arch.mlp_in_own_blocks and kind not in MLP_KINDS:
+        return LayerWeights(kind, q, k, v, o, mixer, 0, 0, 0, 0, 0, 0, 0, small)
 
     gated = arch.mlp == "gated"
     matrices = 3 if gated else 2

@@ -45,10 +45,16 @@ class LayerKind(StrEnum):
     """A Mamba-2 state-space layer: a constant state per sequence (Granite 4.0-H, Nemotron-H)."""
     gated_deltanet = "gated-deltanet"
     """A Gated DeltaNet linear-attention layer: a constant state per sequence (Qwen3-Next, 3.5)."""
+    mlp = "mlp"
+    """A block that is only an MLP, no token mixing (Nemotron-H). Where a model has such blocks,
+    its attention and recurrent blocks have no MLP of their own."""
+    moe = "moe"
+    """A block that is only a mixture of experts (Nemotron-H's MoE models)."""
 
 
 ATTENTION_KINDS = frozenset({LayerKind.full, LayerKind.sliding, LayerKind.chunked})
 RECURRENT_KINDS = frozenset({LayerKind.mamba2, LayerKind.gated_deltanet})
+MLP_KINDS = frozenset({LayerKind.mlp, LayerKind.moe})
 
 
 class Modality(StrEnum):
@@ -224,11 +230,19 @@ class Architecture(Strict):
 
     def is_moe_layer(self, index: int) -> bool:
         """Whether layer `index` (from 0) routes to experts."""
+        kinds = self.layer_kinds()
+        if MLP_KINDS & set(kinds):
+            return self.is_moe and kinds[index] == LayerKind.moe
         return (
             self.is_moe
             and index >= self.first_k_dense_replace
             and (index + 1) % self.moe_layer_step == 0
         )
+
+    @property
+    def mlp_in_own_blocks(self) -> bool:
+        """Whether MLPs are blocks of their own (Nemotron-H) rather than part of every layer."""
+        return bool(MLP_KINDS & set(self.layer_types or self.layer_pattern or []))
 
     @property
     def uses_mla(self) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, ModelCard, count_params
-from llmselect.catalog.schema import ATTENTION_KINDS, LayerKind
+from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, LayerKind
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import (
@@ -175,6 +175,8 @@ def cache_shares(
     shares = []
     per_token = attention_bytes_per_token(arch, kv_dtype)
     for kind, layers in counts.items():
+        if kind in MLP_KINDS:
+            continue  # an MLP block keeps nothing between tokens
         if kind in ATTENTION_KINDS:
             tokens = _kept_tokens(arch, kind, context, engine)
             label = "latent" if arch.uses_mla else kind.value

@@ -45,11 +45,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "qk_nope_head_dim": ("qk_nope_head_dim",),
     "v_head_dim": ("v_head_dim",),
     "attention_chunk_size": ("attention_chunk_size",),
-    "mamba_n_heads": ("mamba_n_heads",),
-    "mamba_d_head": ("mamba_d_head",),
-    "mamba_d_state": ("mamba_d_state",),
-    "mamba_n_groups": ("mamba_n_groups",),
-    "mamba_d_conv": ("mamba_d_conv",),
+    "mamba_n_heads": ("mamba_n_heads", "mamba_num_heads"),
+    "mamba_d_head": ("mamba_d_head", "mamba_head_dim"),
+    "mamba_d_state": ("mamba_d_state", "ssm_state_size"),
+    "mamba_n_groups": ("mamba_n_groups", "n_groups"),
+    "mamba_d_conv": ("mamba_d_conv", "conv_kernel"),
     "linear_num_key_heads": ("linear_num_key_heads",),
     "linear_num_value_heads": ("linear_num_value_heads",),
     "linear_key_head_dim": ("linear_key_head_dim",),
@@ -65,13 +65,18 @@ LAYER_NAMES = {
     "sliding_attention": "sliding",
     "chunked_attention": "chunked",
     "mamba": "mamba2",
+    "mlp": "mlp",
+    "moe": "moe",
 }
 LINEAR_ATTENTION = {
     "qwen3_next": "gated-deltanet",
     "qwen3_5_text": "gated-deltanet",
     "qwen3_5_moe_text": "gated-deltanet",
     "granitemoehybrid": "mamba2",
+    "nemotron_h": "mamba2",
 }
+# Nemotron-H's `hybrid_override_pattern`: one character a block.
+NEMOTRON_BLOCKS = {"M": "mamba2", "*": "full", "-": "mlp", "E": "moe"}
 
 # How layers are built, per `model_type`; anything unlisted is treated as Llama-like.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -103,6 +108,7 @@ SHAPES: dict[str, dict[str, Any]] = {
     "cohere": {"norm": "layernorm-no-bias", "norms_per_layer": 1, "tie_word_embeddings": True},
     "cohere2": {"norm": "layernorm-no-bias", "norms_per_layer": 1, "tie_word_embeddings": True},
     "olmo3": {"qk_norm": "full"},
+    "nemotron_h": {"mlp": "plain", "norms_per_layer": 1},
     "phi": {
         "mlp": "plain",
         "norm": "layernorm",
@@ -203,7 +209,10 @@ def architecture_from_config(config: dict[str, Any], *, file: str | Path) -> Arc
 
 def _layer_kinds(model_type: str, config: dict[str, Any], fields: dict[str, Any]) -> None:
     """`layer_types` as the config lists them, or the pattern older configs give as a number."""
-    names = config.get("layer_types")
+    names = config.get("layer_types") or config.get("layers_block_type")
+    pattern = config.get("hybrid_override_pattern")
+    if not names and isinstance(pattern, str) and pattern:
+        names = [NEMOTRON_BLOCKS.get(char, char) for char in pattern]
     kinds: list[str] | None = None
     if isinstance(names, list) and names:
         linear = LINEAR_ATTENTION.get(model_type, "gated-deltanet")
@@ -225,6 +234,8 @@ def _layer_kinds(model_type: str, config: dict[str, Any], fields: dict[str, Any]
             fields["layer_pattern"] = ["chunked"] * (interval - 1) + ["full"]
     if kinds is None:
         return
+    # Nemotron-H's config has no layer count: its block list is the count.
+    fields.setdefault("num_hidden_layers", len(kinds))
     if all(kind == "full" for kind in kinds):
         fields.pop("sliding_window", None)  # a window nobody uses (Qwen2.5, Qwen3)
     elif all(kind == "sliding" for kind in kinds):
@@ -293,6 +304,13 @@ def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, An
         fields["shared_expert_intermediate_size"] = expert
         if config.get("intermediate_size_mlp"):
             fields["intermediate_size"] = config["intermediate_size_mlp"]
+    elif model_type == "nemotron_h":
+        if fields.get("num_local_experts"):
+            shared = config.get("moe_shared_expert_intermediate_size")
+            if shared and config.get("n_shared_experts"):
+                fields["shared_expert_intermediate_size"] = shared * config["n_shared_experts"]
+        fields["mamba_conv_bias"] = bool(config.get("use_conv_bias", True))
+        fields["mlp_bias"] = bool(config.get("mlp_bias", False))
     elif model_type == "granitemoehybrid":
         shared = config.get("shared_intermediate_size")
         if fields.get("num_local_experts"):
