@@ -66,7 +66,9 @@ def test_qwen3_hybrid_models_finetune_their_base() -> None:
         ("Qwen/Qwen3-Coder-480B-A35B-Instruct", 160, 2560, 35_474_765_312),
     ],
 )
-def test_qwen3_moe_has_no_shared_expert(model_id: str, experts: int, width: int, active: int) -> None:
+def test_qwen3_moe_has_no_shared_expert(
+    model_id: str, experts: int, width: int, active: int
+) -> None:
     arch = card(model_id).architecture
     assert arch.num_local_experts == experts and arch.num_experts_per_tok == 8
     assert arch.moe_intermediate_size == width
