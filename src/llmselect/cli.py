@@ -159,6 +159,10 @@ def catalog_search(
     max_params: Annotated[
         str | None, typer.Option("--max-params", help="Largest total size, e.g. 13B.")
     ] = None,
+    max_active: Annotated[
+        str | None,
+        typer.Option("--max-active", help="Most parameters used per token (MoE), e.g. 32B."),
+    ] = None,
     min_context: Annotated[
         str | None, typer.Option("--min-context", help="Shortest context, e.g. 8k or 8192.")
     ] = None,
@@ -213,6 +217,7 @@ def catalog_search(
     criteria = Criteria(
         min_params=_count("--min-params")(min_params),
         max_params=_count("--max-params")(max_params),
+        max_active_params=_count("--max-active")(max_active),
         min_context=_count("--min-context")(min_context),
         licenses=licenses,
         family=family,

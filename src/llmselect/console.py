@@ -74,7 +74,7 @@ def model_table(cards: list[ModelCard], *, title: str) -> Table:
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("ctx", justify="right", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("license", no_wrap=True)
+    table.add_column("license", overflow="fold", max_width=28)
     table.add_column("commercial", no_wrap=True)
     table.add_column("released", no_wrap=True)
     for c in cards:

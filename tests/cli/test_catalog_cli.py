@@ -136,6 +136,24 @@ def test_search_by_license_commercial_context_and_date() -> None:
     assert "meta-llama/Llama-2-7b-hf" in ids(recent)
 
 
+def test_search_by_active_parameters_and_license_expressions() -> None:
+    found = invoke_json("catalog", "search", "--max-active", "6B", "--min-params", "20B")
+    # Mixture-of-experts models large in total but small per token: gpt-oss-120b uses 5.7B.
+    assert "openai/gpt-oss-120b" in ids(found)
+    assert all((m["active_params"] or m["params"]) <= 6e9 for m in found)
+    assert all(m["active_params"] for m in found)  # a dense model of 20B+ is above 6B active
+    # `apache-2.0 and gpt-oss-usage-policy`: both allow commercial use, so the model is listed;
+    # `cc-by-nc-4.0 and c4ai-aup` (Command A): the stricter one decides.
+    commercial = ids(invoke_json("catalog", "search", "--commercial"))
+    assert "openai/gpt-oss-20b" in commercial
+    assert "CohereLabs/c4ai-command-a-03-2025" not in commercial
+    both = invoke_json(
+        "catalog", "search", "--license", "apache-2.0", "--license", "gpt-oss-usage-policy"
+    )
+    assert {"openai/gpt-oss-20b", "openai/gpt-oss-120b"} <= ids(both)
+    assert "openai/gpt-oss-20b" not in ids(invoke_json("catalog", "search", "--license", "mit"))
+
+
 def test_search_rejects_bad_values_clearly() -> None:
     result = runner.invoke(app, ["catalog", "search", "--min-params", "seven"])
     assert result.exit_code == 2

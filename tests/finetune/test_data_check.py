@@ -255,7 +255,9 @@ def test_too_long_rows_against_a_catalog_model_are_estimated(tmp_path: Path) -> 
 
 def test_unknown_model_is_a_usage_error_with_a_hint(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "train.jsonl", [{"input": "a", "reference": "b"}])
-    result = runner.invoke(app, ["data", "check", str(path), "--model", "meta-llama/Llama-2-7b"])
+    result = runner.invoke(
+        app, ["data", "check", str(path), "--model", "meta-llama/Llama-2-7b-base"]
+    )
     assert result.exit_code == 2
     assert "unknown model id" in result.stderr
     assert "local model folder" in result.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from llmselect.catalog.expressions import expression_ids
 from llmselect.catalog.families import read_family_file
 from llmselect.catalog.schema import Kind, ModelCard
 from llmselect.errors import LLMSelectError, UsageError
@@ -25,6 +26,8 @@ class Criteria(BaseModel):
 
     min_params: int | None = None
     max_params: int | None = None
+    max_active_params: int | None = None
+    """Parameters used per token (the total for a dense model)."""
     min_context: int | None = None
     licenses: set[str] | None = Field(default=None)
     """Weight license ids to keep (lower case)."""
@@ -180,10 +183,14 @@ def _matches(catalog: Catalog, card: ModelCard, c: Criteria) -> bool:
         return False
     if c.max_params is not None and (card.params is None or card.params > c.max_params):
         return False
+    active = card.active_params or card.params
+    if c.max_active_params is not None and (active is None or active > c.max_active_params):
+        return False
     ctx = card.architecture.context_length
     if c.min_context is not None and (ctx is None or ctx < c.min_context):
         return False
-    if c.licenses is not None and card.licenses.weights not in c.licenses:
+    # `apache-2.0 and gpt-oss-usage-policy` matches when every license it names is wanted.
+    if c.licenses is not None and not set(expression_ids(card.licenses.weights)) <= c.licenses:
         return False
     if c.family is not None and card.family.lower() != c.family.lower():
         return False

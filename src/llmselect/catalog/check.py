@@ -5,23 +5,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable
 from typing import Literal
 
 from pydantic import BaseModel
 
 from llmselect.catalog.catalog import Catalog
+from llmselect.catalog.expressions import expression_ids
 from llmselect.catalog.params import count_params
 from llmselect.catalog.schema import ModelCard
 
 TOLERANCE = 0.01
 """Stated and computed parameter counts may differ by 1% (buffers, rounding in the source)."""
-
-
-def expression_ids(expression: str) -> list[str]:
-    """The license ids of an SPDX-style expression (`apache-2.0 and gpt-oss-usage-policy`)."""
-    return [part for part in re.split(r"\s+(?:and|or)\s+", expression.strip().lower()) if part]
 
 
 def is_rounded(count: int) -> bool:

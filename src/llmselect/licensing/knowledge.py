@@ -180,9 +180,20 @@ def license_ids(expression: str) -> list[str]:
 
 
 def commercial_use(license_id: str) -> CommercialUse:
-    """What a license tag says about commercial use; `unknown` for ids not in the base."""
-    lic = load_licenses().get(license_id.lower())
-    return lic.commercial_use if lic else "unknown"
+    """What a license tag (or an expression of several) says about commercial use; `unknown`
+    for ids not in the base. Under `a and b` both apply, so the stricter one decides; under
+    `a or b` the user may pick, so the more permissive one does."""
+    licenses = load_licenses()
+    order = ["forbidden", "unknown", "conditional", "allowed"]
+    found: list[str] = []
+    for part in license_ids(license_id):
+        lic = licenses.get(part)
+        found.append(lic.commercial_use if lic else "unknown")
+    if not found:
+        return "unknown"
+    ranked = sorted(found, key=lambda v: order.index(v) if v in order else 1)
+    pick = ranked[-1] if " or " in license_id.lower() else ranked[0]
+    return pick  # type: ignore[return-value]
 
 
 def commercially_usable() -> set[str]:

@@ -82,6 +82,7 @@ def _pool(ctx: Context) -> list[ModelCard]:
         criteria = Criteria(
             min_params=spec.min_params,
             max_params=spec.max_params,
+            max_active_params=spec.max_active_params,
             min_context=spec.min_context,
             family=spec.family,
             organization=spec.organization,
@@ -322,8 +323,7 @@ def _round_down(value: float) -> str:
 def _sizing_stage(
     ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str, bool], Engine]
 ) -> None:
-    from llmselect.sizing.estimate import estimate, schemes_for
-    from llmselect.sizing.quant import normalize
+    from llmselect.sizing.estimate import estimate, schemes_for_card
 
     t = ctx.study.targets
     arch = card.architecture
@@ -347,7 +347,8 @@ def _sizing_stage(
                 key="targets.context",
             )
         )
-    schemes = [normalize(q) for q in t.quant] if t.quant else schemes_for(ctx.device)
+    # A release below 16 bits (gpt-oss in MXFP4) starts at its own format.
+    schemes = schemes_for_card(card, ctx.device, list(t.quant) if t.quant else None)
     measured = ctx.file_quants.get(card.id.lower())
     if measured:
         if t.quant and measured not in schemes:

@@ -26,15 +26,17 @@ class Ranked:
     warnings: list[str]
 
 
-def published_quality(entry: Entry, benchmarks: dict[str, float]) -> Quality | None:
-    value = benchmarks.get(PUBLISHED_BENCHMARK)
+def published_quality(
+    entry: Entry, benchmarks: dict[str, float], name: str = PUBLISHED_BENCHMARK
+) -> Quality | None:
+    value = benchmarks.get(name)
     if value is None:
         return None
-    return Quality(
-        value=value / 100,
-        source="published",
-        detail="Open LLM Leaderboard v1 average (published, not measured on your data)",
-    )
+    if name == PUBLISHED_BENCHMARK:
+        detail = "Open LLM Leaderboard v1 average (published, not measured on your data)"
+    else:
+        detail = f"{name} as its vendor published it (own setup; not measured on your data)"
+    return Quality(value=value / 100, source="published", detail=detail, benchmark=name)
 
 
 def _cost(entry: Entry) -> float:
@@ -87,7 +89,9 @@ def rank(
     `benchmarks` maps a model id to its published benchmark values (catalog cards)."""
     for entry in entries:
         if entry.quality is None:
-            entry.quality = published_quality(entry, benchmarks.get(entry.id, {}))
+            entry.quality = published_quality(
+                entry, benchmarks.get(entry.id, {}), study.ranking.published_benchmark
+            )
     qualified = [e for e in entries if e.qualified and e.fit is not None]
     fastest = max((e.fit.estimates.decode_tokens_per_s for e in qualified if e.fit), default=0.0)
     cheapest = min((_cost(e) for e in qualified), default=0.0)
@@ -136,7 +140,7 @@ def _recommend(study: SelectStudy, qualified: list[Entry], excluded: list[Entry]
     elif top.quality.source == "measured":
         quality = f"it scores {_points(top.quality)} on your task"
     else:
-        quality = f"its published leaderboard average is {top.quality.value * 100:.1f}"
+        quality = f"it scores {top.quality.value * 100:.1f} {top.quality.where}"
     summary = (
         f"Choose {top.name} ({top.id}): {quality}. On {top.fit.hardware} at {top.fit.quant} "
         f"with {top.fit.engine} it needs {mem.total_bytes / 2**30:.1f} of "
@@ -203,7 +207,7 @@ def _what_would_change(best: Quality | None, excluded: list[Entry]) -> list[str]
         q = entry.quality
         if relax is None or q is None:
             continue
-        source = "on your task" if q.source == "measured" else "on the published leaderboard"
+        source = q.where
         if best is None:
             gain = q.value * 100
             text = (

@@ -61,6 +61,18 @@ class Quality(BaseModel):
     source: Literal["measured", "published"]
     detail: str
     """Which metrics or benchmark, in words."""
+    benchmark: str | None = None
+    """For a published score: the catalog benchmark it is (`open-llm-v1/average`)."""
+
+    @property
+    def where(self) -> str:
+        """Where the score comes from, to end a sentence: 'on your task'."""
+        if self.source == "measured":
+            return "on your task"
+        if self.benchmark in (None, "open-llm-v1/average"):
+            return "on the published leaderboard"
+        name = (self.benchmark or "").removeprefix("published/")
+        return f"on {name} as its vendor published it"
 
 
 class Entry(BaseModel):

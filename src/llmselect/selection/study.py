@@ -51,6 +51,7 @@ class PoolFilter(Strict):
 
     min_params: int | None = Field(default=None, ge=0)
     max_params: int | None = Field(default=None, ge=0)
+    max_active_params: int | None = Field(default=None, ge=0)
     min_context: int | None = Field(default=None, ge=1)
     family: str | None = None
     organization: str | None = None
@@ -59,7 +60,7 @@ class PoolFilter(Strict):
     released_after: date | None = None
     text: str | None = None
 
-    @field_validator("min_params", "max_params", "min_context", mode="before")
+    @field_validator("min_params", "max_params", "max_active_params", "min_context", mode="before")
     @classmethod
     def _counts(cls, value: Any) -> Any:
         return _count(value)
@@ -155,6 +156,10 @@ class Ranking(Strict):
     quality: float = Field(default=0.7, ge=0)
     speed: float = Field(default=0.2, ge=0)
     cost: float = Field(default=0.1, ge=0)
+    published_benchmark: str = Field(default="open-llm-v1/average", min_length=1)
+    """The catalog score that stands in for quality where nothing was measured: the Open LLM
+    Leaderboard v1 average (2023 models), or a score vendors publish, e.g.
+    `published/mmlu-pro` (2025-26 models; each vendor's own setup)."""
 
     @model_validator(mode="after")
     def _some_weight(self) -> Ranking:

@@ -428,16 +428,21 @@ def schemes_for(device: Device) -> list[str]:
     return [s for s in PREFERENCE if s not in lacking]
 
 
-def schemes_for_card(card: ModelCard, device: Device) -> list[str]:
-    """Schemes to try for `card`, best quality first. A model released below 16 bits (gpt-oss
-    in MXFP4, DeepSeek-V3 in block FP8) starts at its release format: higher precisions only
-    cost memory without restoring what was never there."""
-    schemes = schemes_for(device)
+def schemes_for_card(
+    card: ModelCard, device: Device, allowed: list[str] | None = None
+) -> list[str]:
+    """Schemes to try for `card`, best quality first, among `allowed` (default: all the device
+    runs). A model released below 16 bits (gpt-oss in MXFP4, DeepSeek-V3 in block FP8) starts
+    at its release format, which stands for any allowed scheme at least as wide: higher
+    precisions only cost memory without restoring what was never there."""
+    schemes = [normalize(s) for s in allowed] if allowed else schemes_for(device)
     if not card.weights_format:
         return schemes
     native = normalize(card.weights_format)
     size = weight_bytes(card.architecture, native)
-    smaller = [s for s in schemes if weight_bytes(card.architecture, s) < size]
+    smaller = [s for s in schemes if s != native and weight_bytes(card.architecture, s) < size]
+    if len(smaller) == len(schemes) and native not in schemes:
+        return schemes  # every allowed scheme is narrower than the release: no room for it
     return [native, *smaller]
 
 
