@@ -49,3 +49,16 @@ def test_every_fact_group_has_a_source(card: ModelCard) -> None:
 @pytest.mark.parametrize("card", [c for c in CARDS if c.base_model], ids=lambda c: c.id)
 def test_base_models_are_in_the_catalog(card: ModelCard) -> None:
     assert card.base_model in CATALOG, f"{card.id}: base_model {card.base_model} not in catalog"
+
+
+def test_the_alpaca_data_has_one_license_wherever_it_is_used() -> None:
+    # Released CC BY-NC 4.0 by Stanford, and generated with text-davinci-003, so OpenAI's terms
+    # apply too: every card that was tuned on it must say both.
+    alpaca = [
+        (card.id, ds.license)
+        for card in CARDS
+        for ds in card.licenses.data.datasets
+        if "alpaca" in ds.name.lower() and "gpt4" not in ds.name.lower()
+    ]
+    assert len(alpaca) >= 3
+    assert {lic for _, lic in alpaca} == {"cc-by-nc-4.0 and openai-terms"}, alpaca
