@@ -70,20 +70,22 @@ def _commercial(license_id: str) -> Text:
 def model_table(cards: list[ModelCard], *, title: str) -> Table:
     table = Table(title=title, header_style="bold")
     # Only the id may wrap: short columns squeezed to one letter per line are unreadable.
-    table.add_column("id", overflow="fold", min_width=24)
+    table.add_column("id", overflow="fold", min_width=32)
     table.add_column("params", justify="right", no_wrap=True)
+    moe = any(c.active_params for c in cards)
+    if moe:  # parameters used per token, for mixture-of-experts models
+        table.add_column("active", justify="right", no_wrap=True)
     table.add_column("ctx", justify="right", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("license", overflow="fold", max_width=28)
+    table.add_column("license", overflow="fold", max_width=20)
     table.add_column("commercial", no_wrap=True)
     table.add_column("released", no_wrap=True)
     for c in cards:
-        size = format_count(c.params)
-        if c.active_params:
-            size += f" ({format_count(c.active_params)} active)"
+        active = [format_count(c.active_params) if c.active_params else ""] if moe else []
         table.add_row(
             Text(c.id),
-            size,
+            format_count(c.params),
+            *active,
             format_tokens(c.architecture.context_length),
             Text(",".join(k.value for k in c.kind)),
             Text(c.licenses.weights),

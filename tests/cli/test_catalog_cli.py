@@ -58,6 +58,7 @@ def test_table_rows_hold_the_facts() -> None:
     assert len(rows) == 6
     seven, seventy = rows[0].split("│"), rows[-1].split("│")
     assert "6.74B" in seven[2] and "69B" in seventy[2]
+    assert "active" not in result.output  # no mixture-of-experts model: no active column
     assert "llama2" in seventy[5] and "conditional" in seventy[6]
 
 
