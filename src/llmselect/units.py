@@ -22,8 +22,9 @@ def format_count(value: int | None) -> str:
     if value is None:
         return "?"
     for suffix, size in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= size:
-            return f"{value / size:.3g}{suffix}"
+        # 999,885,952 rounds to 1000M at three digits: say 1B instead.
+        if float(f"{value / size:.3g}") >= 1:
+            return f"{float(f'{value / size:.3g}'):g}{suffix}"
     return str(value)
 
 

@@ -172,3 +172,6 @@ def test_parse_count_rejects_words_and_format_count_rounds() -> None:
     assert format_count(6_738_415_616) == "6.74B"
     assert format_count(46_702_792_704) == "46.7B"
     assert format_count(None) == "?"
+    # Gemma 3 1B: 999,885,952 rounds up to the next unit, not to "1e+03M".
+    assert format_count(999_885_952) == "1B"
+    assert format_count(999_999) == "1M" and format_count(999) == "999"
