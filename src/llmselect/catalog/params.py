@@ -10,6 +10,7 @@ against a model's stated count catches typos in catalog data.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, Architecture, LayerKind
@@ -151,6 +152,12 @@ def _gated_deltanet(arch: Architecture) -> tuple[int, int]:
 
 def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeights:
     """The weights of layer `index` (from 0), which is of `kind`."""
+    return _layer_weights(arch, kind, moe=arch.is_moe_layer(index), own=arch.mlp_in_own_blocks)
+
+
+def _layer_weights(arch: Architecture, kind: LayerKind, *, moe: bool, own: bool) -> LayerWeights:
+    """The weights of a layer of `kind`, routed to experts or not; `own`: MLPs are blocks of
+    their own (Nemotron-H)."""
     h = arch.hidden_size or 0
     q = k = v = o = mixer = small = 0
     if kind in ATTENTION_KINDS:
@@ -160,13 +167,13 @@ def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeigh
     elif kind == LayerKind.gated_deltanet:
         mixer, small = _gated_deltanet(arch)
     small += arch.norms_per_layer * _norm_params(arch.norm, h)
-    if arch.mlp_in_own_blocks and kind not in MLP_KINDS:
+    if own and kind not in MLP_KINDS:
         return LayerWeights(kind, q, k, v, o, mixer, 0, 0, 0, 0, 0, 0, 0, small)
 
     gated = arch.mlp == "gated"
     matrices = 3 if gated else 2
     experts = used = expert_up = expert_down = expert_small = 0
-    if arch.is_moe_layer(index):
+    if moe:
         experts, used = arch.num_local_experts or 0, arch.num_experts_per_tok or 0
         width = arch.moe_intermediate_size or arch.intermediate_size or 0
         expert_up, expert_down = (matrices - 1) * h * width, width * h
@@ -201,8 +208,23 @@ def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeigh
 
 
 def all_layers(arch: Architecture) -> list[LayerWeights]:
+    """Every layer's weights, in order. Layers of one kind and routing are alike, so each such
+    shape is counted once."""
     require_complete(arch)
-    return [layer_weights(arch, i, kind) for i, kind in enumerate(arch.layer_kinds())]
+    own = arch.mlp_in_own_blocks
+    shapes: dict[tuple[LayerKind, bool], LayerWeights] = {}
+    layers = []
+    first_moe, step = arch.first_k_dense_replace, arch.moe_layer_step
+    for i, kind in enumerate(arch.layer_kinds()):
+        if own:  # the same rule as Architecture.is_moe_layer, without re-reading the kinds
+            moe = arch.is_moe and kind == LayerKind.moe
+        else:
+            moe = arch.is_moe and i >= first_moe and (i + 1) % step == 0
+        key = (kind, moe)
+        if key not in shapes:
+            shapes[key] = _layer_weights(arch, kind, moe=key[1], own=own)
+        layers.append(shapes[key])
+    return layers
 
 
 def outside_layers(arch: Architecture) -> tuple[int, int, int]:
@@ -222,18 +244,19 @@ def outside_layers(arch: Architecture) -> tuple[int, int, int]:
 
 def count_params(arch: Architecture) -> ParamCount:
     layers = all_layers(arch)
+    alike = Counter(layers)
     embedding, head, small = outside_layers(arch)
     outside = embedding + head + small
-    in_layers = sum(layer.total for layer in layers)
-    in_layers_active = sum(layer.active for layer in layers)
-    routed = sum(layer.total - layer.dense for layer in layers)
-    n = max(1, len(layers))
+    in_layers = sum(n * layer.total for layer, n in alike.items())
+    in_layers_active = sum(n * layer.active for layer, n in alike.items())
+    routed = sum(n * (layer.total - layer.dense) for layer, n in alike.items())
+    count = max(1, len(layers))
     return ParamCount(
         total=outside + in_layers,
         active=outside + in_layers_active,
         embedding=embedding,
-        per_layer=round(in_layers / n),
-        per_layer_active=round(in_layers_active / n),
+        per_layer=round(in_layers / count),
+        per_layer_active=round(in_layers_active / count),
         routed_expert_params=routed,
-        moe_layers=sum(1 for layer in layers if layer.experts),
+        moe_layers=sum(n for layer, n in alike.items() if layer.experts),
     )

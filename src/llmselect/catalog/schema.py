@@ -230,9 +230,8 @@ class Architecture(Strict):
 
     def is_moe_layer(self, index: int) -> bool:
         """Whether layer `index` (from 0) routes to experts."""
-        kinds = self.layer_kinds()
-        if MLP_KINDS & set(kinds):
-            return self.is_moe and kinds[index] == LayerKind.moe
+        if self.mlp_in_own_blocks:
+            return self.is_moe and self.layer_kinds()[index] == LayerKind.moe
         return (
             self.is_moe
             and index >= self.first_k_dense_replace

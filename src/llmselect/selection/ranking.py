@@ -108,7 +108,8 @@ def rank(
     for position, entry in enumerate(qualified, start=1):
         entry.rank = position
     _mark_pareto(qualified)
-    excluded = [e for e in entries if e not in qualified]
+    chosen = {id(e) for e in qualified}  # by identity: comparing entries field by field is slow
+    excluded = [e for e in entries if id(e) not in chosen]
     excluded.sort(key=lambda e: (_STAGES.index(e.exclusions[0].stage) if e.exclusions else 9, e.id))
 
     warnings = []

@@ -23,10 +23,10 @@ from llmselect.sizing.engines import Engine
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import (
     PPL_INCREASE_7B,
-    active_weight_bytes,
     decode_weight_bytes,
     normalize,
     weight_bytes,
+    weight_split,
 )
 
 KV_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp32": 4.0}
@@ -165,41 +165,54 @@ def _kept_tokens(arch: Architecture, kind: LayerKind, context: int, engine: Engi
     return min(context, limit)
 
 
+class CacheLayout:
+    """The layers of a model grouped by what their cache keeps, worked out once so that the
+    cache at any context is a short sum (`fit` asks at many contexts and batches)."""
+
+    def __init__(self, arch: Architecture, engine: Engine, kv_dtype: str = "fp16") -> None:
+        self.arch, self.engine = arch, engine
+        counts: dict[LayerKind, int] = {}
+        for kind in arch.layer_kinds():
+            counts[kind] = counts.get(kind, 0) + 1
+        self.per_token = attention_bytes_per_token(arch, kv_dtype)
+        self.kinds = [(kind, n) for kind, n in counts.items() if kind not in MLP_KINDS]
+        self.states = {
+            kind: state_bytes(arch, kind, kv_dtype) for kind, _ in self.kinds
+        }  # a recurrent layer's fixed state; 0 for attention layers
+
+    def at(self, context: int) -> list[CacheShare]:
+        """The cache of one sequence at `context` (bytes for batch 1, one device)."""
+        shares = []
+        for kind, layers in self.kinds:
+            if kind in ATTENTION_KINDS:
+                tokens = _kept_tokens(self.arch, kind, context, self.engine)
+                shares.append(
+                    CacheShare(
+                        kind="latent" if self.arch.uses_mla else kind.value,
+                        layers=layers,
+                        tokens=tokens,
+                        bytes_per_token=layers * self.per_token,
+                        bytes=layers * self.per_token * tokens,
+                    )
+                )
+            else:
+                shares.append(
+                    CacheShare(
+                        kind=kind.value,
+                        layers=layers,
+                        tokens=0,
+                        bytes_per_token=0,
+                        bytes=layers * self.states[kind],
+                    )
+                )
+        return shares
+
+
 def cache_shares(
     arch: Architecture, context: int, engine: Engine, kv_dtype: str = "fp16"
 ) -> list[CacheShare]:
     """The cache of one sequence at `context`, by kind of layer (bytes for batch 1, 1 device)."""
-    counts: dict[LayerKind, int] = {}
-    for kind in arch.layer_kinds():
-        counts[kind] = counts.get(kind, 0) + 1
-    shares = []
-    per_token = attention_bytes_per_token(arch, kv_dtype)
-    for kind, layers in counts.items():
-        if kind in MLP_KINDS:
-            continue  # an MLP block keeps nothing between tokens
-        if kind in ATTENTION_KINDS:
-            tokens = _kept_tokens(arch, kind, context, engine)
-            label = "latent" if arch.uses_mla else kind.value
-            shares.append(
-                CacheShare(
-                    kind=label,
-                    layers=layers,
-                    tokens=tokens,
-                    bytes_per_token=layers * per_token,
-                    bytes=layers * per_token * tokens,
-                )
-            )
-        else:
-            shares.append(
-                CacheShare(
-                    kind=kind.value,
-                    layers=layers,
-                    tokens=0,
-                    bytes_per_token=0,
-                    bytes=layers * state_bytes(arch, kind, kv_dtype),
-                )
-            )
-    return shares
+    return CacheLayout(arch, engine, kv_dtype).at(context)
 
 
 def _scaled(shares: list[CacheShare], batch: int, devices: int) -> list[CacheShare]:
@@ -217,12 +230,15 @@ def memory(
     kv_dtype: str = "fp16",
     *,
     total_weight_bytes: int | None = None,
+    layout: CacheLayout | None = None,
 ) -> Memory:
-    """Per-device memory. `total_weight_bytes` saves recounting the weights for each call."""
+    """Per-device memory. `total_weight_bytes` and `layout` save working them out again for
+    each call."""
     if total_weight_bytes is None:
         total_weight_bytes = weight_bytes(arch, quant)
+    layout = layout or CacheLayout(arch, engine, kv_dtype)
     weights = total_weight_bytes / devices
-    shares = _scaled(cache_shares(arch, context, engine, kv_dtype), batch, devices)
+    shares = _scaled(layout.at(context), batch, devices)
     kv = sum(share.bytes for share in shares)
     chunk = min(context, engine.prefill_chunk or context)
     h, inter = arch.hidden_size or 0, arch.intermediate_size or 0
@@ -281,16 +297,28 @@ def estimate(
 ) -> Fit:
     arch = card.architecture
     scheme = normalize(quant)
-    stored = weight_bytes(arch, scheme)
-    mem = memory(
-        arch, scheme, device, devices, engine, context, batch, kv_dtype, total_weight_bytes=stored
-    )
+    split = weight_split(arch, scheme)
+    stored = sum(split)
+    layout = CacheLayout(arch, engine, kv_dtype)
+
+    def at_size(ctx: int, b: int) -> Memory:
+        return memory(
+            arch,
+            scheme,
+            device,
+            devices,
+            engine,
+            ctx,
+            b,
+            kv_dtype,
+            total_weight_bytes=stored,
+            layout=layout,
+        )
+
+    mem = at_size(context, batch)
 
     def at(ctx: int, b: int) -> bool:
-        m = memory(
-            arch, scheme, device, devices, engine, ctx, b, kv_dtype, total_weight_bytes=stored
-        )
-        return _fits(m)
+        return _fits(at_size(ctx, b))
 
     warnings = []
     if arch.context_length and context > arch.context_length:
@@ -317,12 +345,12 @@ def estimate(
 
     # A decode step reads the weights the batch touches once, and each sequence's cache (on
     # average half-way through its generation; a window at most; a recurrent state whole).
-    weights_read = active_weight_bytes(arch, scheme)
-    step_weights = decode_weight_bytes(arch, scheme, batch)
+    weights_read = decode_weight_bytes(arch, scheme, 1, split)
+    step_weights = decode_weight_bytes(arch, scheme, batch, split)
     halfway = (prompt + context) / 2
     kv_read = batch * sum(
         share.bytes_per_token * min(share.tokens, halfway) if share.tokens else share.bytes
-        for share in cache_shares(arch, context, engine, kv_dtype)
+        for share in layout.at(context)
     )
     memory_time = (step_weights + kv_read) / bandwidth
     compute_time = batch * (

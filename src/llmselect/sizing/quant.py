@@ -9,6 +9,7 @@ scale and a 4-bit zero point per group of 128, and keep embeddings and the LM he
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 
@@ -177,28 +178,35 @@ def _uniform_sizes(scheme: str) -> tuple[float, float, float]:
     return GROUPED_4BIT, GROUPED_4BIT, 2.0  # awq, gptq
 
 
-def _layer_bytes(
-    layer: LayerWeights, index: int, layers: int, scheme: str, mla: bool
-) -> tuple[float, float]:
-    """Bytes of one layer's weights outside and inside its routed experts."""
-    matrices = layer.q + layer.k + layer.v + layer.o + layer.mixer + layer.up + layer.down
-    routed = layer.experts * (layer.expert_up + layer.expert_down)
-    if scheme not in _GGUF:
-        matrix, expert, vector = _uniform_sizes(scheme)
-        expert_vectors = layer.experts * layer.expert_small
-        return matrices * matrix + layer.small * vector, routed * expert + expert_vectors * vector
+ROLES = ("q", "k", "v", "o", "up", "down", "mixer")
 
+
+def _role_types(scheme: str, index: int, layers: int, mla: bool) -> tuple[str, ...]:
+    """The ggml type of each role of layer `index` under a GGUF file type."""
     base, rules = _GGUF[scheme]
-
-    def size(role: str) -> float:
+    types = []
+    for role in ROLES:
         rule = rules.get(role)
         if role == "v" and mla:
             rule = None  # llama.cpp's attn_v rule names a tensor latent attention does not have
-        return ggml_bytes_per_weight(rule(index, layers) if rule else base)
+        types.append(rule(index, layers) if rule else base)
+    return tuple(types)
 
-    dense = sum(getattr(layer, role) * size(role) for role in ("q", "k", "v", "o", "up", "down"))
-    dense += layer.mixer * size("mixer") + layer.small * 4.0
-    experts = layer.experts * (layer.expert_up * size("up") + layer.expert_down * size("down"))
+
+def _layer_bytes(
+    layer: LayerWeights, scheme: str, role_types: tuple[str, ...] | None
+) -> tuple[float, float]:
+    """Bytes of one layer's weights outside and inside its routed experts; `role_types` gives
+    each role's ggml type for a GGUF file type."""
+    matrices = layer.q + layer.k + layer.v + layer.o + layer.mixer + layer.up + layer.down
+    routed = layer.experts * (layer.expert_up + layer.expert_down)
+    if role_types is None:
+        matrix, expert, vector = _uniform_sizes(scheme)
+        expert_vectors = layer.experts * layer.expert_small
+        return matrices * matrix + layer.small * vector, routed * expert + expert_vectors * vector
+    size = dict(zip(ROLES, map(ggml_bytes_per_weight, role_types), strict=True))
+    dense = sum(getattr(layer, role) * size[role] for role in ROLES) + layer.small * 4.0
+    experts = layer.experts * (layer.expert_up * size["up"] + layer.expert_down * size["down"])
     experts += layer.experts * layer.expert_small * 4.0
     return dense, experts
 
@@ -230,10 +238,17 @@ def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
             head_type = base if base in ("Q8_0", "F16", "BF16") else "Q6_K"
             outside += head * ggml_bytes_per_weight(head_type)
     dense, experts = outside, 0.0
-    for i, layer in enumerate(layers):
-        in_dense, in_experts = _layer_bytes(layer, i, len(layers), scheme, arch.uses_mla)
-        dense += in_dense
-        experts += in_experts
+    # Alike layers are counted once; llama.cpp gives some layers' roles more bits, so under a
+    # GGUF file type a layer is alike another only with the same types too.
+    gguf = scheme in _GGUF
+    alike = Counter(
+        (layer, _role_types(scheme, i, len(layers), arch.uses_mla) if gguf else None)
+        for i, layer in enumerate(layers)
+    )
+    for (layer, role_types), count in alike.items():
+        in_dense, in_experts = _layer_bytes(layer, scheme, role_types)
+        dense += count * in_dense
+        experts += count * in_experts
     return round(dense), round(experts)
 
 
@@ -252,12 +267,15 @@ def distinct_experts(experts: int, used: int, batch: int) -> float:
     return experts * (1 - (1 - used / experts) ** max(1, batch))
 
 
-def decode_weight_bytes(arch: Architecture, quant: str, batch: int = 1) -> int:
+def decode_weight_bytes(
+    arch: Architecture, quant: str, batch: int = 1, split: tuple[int, int] | None = None
+) -> int:
     """Bytes of weights read by one decode step of `batch` sequences: every dense weight but
     the input embedding (a lookup reads one row per token, unless the LM head shares it), and
-    for mixture-of-experts only the experts the batch touches (more as the batch grows)."""
+    for mixture-of-experts only the experts the batch touches (more as the batch grows).
+    `split` is `weight_split(arch, quant)` when the caller has it already."""
     scheme = normalize(quant)
-    dense, experts = weight_split(arch, scheme)
+    dense, experts = split or weight_split(arch, scheme)
     if not arch.tie_word_embeddings:
         dense -= round(_embedding_bytes(arch, scheme))
     if not arch.is_moe or not experts:
