@@ -159,7 +159,7 @@ def test_a_llama4_derivative_must_be_named_llama_when_distributed(write_cards: W
     base, tuned = "test/Llama-4-Scout-17B-16E-Instruct", "test/acme-scout-support"
     write_cards(
         "llama4",
-        card(base, "llama4"),
+        card(base, "llama4", input_modalities=["text", "image"]),
         card(tuned, "llama4", base_model=base, base_model_relation="finetune"),
     )
     shared = check(tuned, "--users", "2M", "--distribute-derivative")
@@ -168,7 +168,8 @@ def test_a_llama4_derivative_must_be_named_llama_when_distributed(write_cards: W
     assert {r["origin"] for r in naming} == {base, tuned}
     assert all('"Llama" at the beginning' in r["clause"] for r in naming)
     assert any("Built with Llama" in (r["clause"] or "") for r in reasons(shared, "weights"))
-    # Kept in house, no naming duty; the EU multimodal clause is always shown.
+    # Kept in house, no naming duty; the base reads images, so the EU multimodal clause binds
+    # its fine-tune too (a duty to say where the licensee is based, with no jurisdiction given).
     in_house = check(tuned, "--users", "2M")
     assert not [r for r in reasons(in_house, "weights") if r["message"].startswith("naming")]
     assert any("European Union" in (r["clause"] or "") for r in reasons(in_house, "weights"))

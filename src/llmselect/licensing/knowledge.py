@@ -45,6 +45,7 @@ TermKind = Literal[
     "vendor_outputs",
     "guardrail",
     "termination",
+    "regional_exclusion",
 ]
 """
 - non_commercial / research_only: commercial use is not granted.
@@ -62,6 +63,9 @@ TermKind = Literal[
   them ends the license. Always a duty.
 - termination: an event that ends the rights (suing the licensor over the model, say). Recorded for
   `license explain`; no use a profile declares triggers it, so it never changes a verdict.
+- regional_exclusion: no rights for a licensee domiciled (or with its principal place of business)
+  in one of `jurisdictions`; with `multimodal_only`, only for models that read more than text
+  (Llama 3.2, 3.3 and 4 withhold their multimodal models from the EU).
 """
 
 Measure = Literal["monthly_active_users", "annual_revenue_usd"]
@@ -87,6 +91,10 @@ class Term(BaseModel):
     """Fields of use an acceptable_use term forbids (lower case: military, medical, ...)."""
     policy: str | None = None
     """Where the full use policy lives."""
+    jurisdictions: list[str] = Field(default_factory=list)
+    """Where a regional_exclusion withholds the rights (`eu`, or ISO 3166 country codes)."""
+    multimodal_only: bool = False
+    """A regional_exclusion that applies only to models that read images, audio or video."""
 
 
 class Revision(BaseModel):

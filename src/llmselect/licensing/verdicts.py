@@ -9,7 +9,7 @@ One rule decides the overall verdict (`overall_verdict`), and every caller gets 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from license_expression import AND, OR, ExpressionError, LicenseSymbol, Licensing
@@ -106,18 +106,27 @@ class LicenseReport(BaseModel):
     profile: UseProfile
 
 
-def judge_license(expression: str, profile: UseProfile, origin: str) -> list[Reason]:
-    """Reasons one license (or an SPDX-style `a OR b` / `a AND b` expression) gives."""
+def judge_license(
+    expression: str, profile: UseProfile, origin: str, *, multimodal: bool = False
+) -> list[Reason]:
+    """Reasons one license (or an SPDX-style `a OR b` / `a AND b` expression) gives;
+    `multimodal`: the model reads more than text (some terms apply only then)."""
     try:
         parsed = _LICENSING.parse(expression)
     except ExpressionError:
         parsed = None
     if isinstance(parsed, OR):
         # The user may pick any alternative: the most permissive one decides.
-        options = [judge_license(str(arg), profile, origin) for arg in parsed.args]
+        options = [
+            judge_license(str(a), profile, origin, multimodal=multimodal) for a in parsed.args
+        ]
         return min(options, key=lambda reasons: _RANK[worst([r.verdict for r in reasons])])
     if isinstance(parsed, AND):
-        return [r for arg in parsed.args for r in judge_license(str(arg), profile, origin)]
+        return [
+            r
+            for arg in parsed.args
+            for r in judge_license(str(arg), profile, origin, multimodal=multimodal)
+        ]
     key = parsed.key if isinstance(parsed, LicenseSymbol) else expression
     lic = load_licenses().get(key.lower())
     if lic is None or key.lower() in ("other", "unknown"):
@@ -130,7 +139,7 @@ def judge_license(expression: str, profile: UseProfile, origin: str) -> list[Rea
                 origin=origin,
             )
         ]
-    return _judge_terms(lic, profile, origin)
+    return _judge_terms(lic, profile, origin, multimodal)
 
 
 def _whole_license(lic: License, verdict: Verdict, message: str, origin: str) -> Reason:
@@ -140,8 +149,12 @@ def _whole_license(lic: License, verdict: Verdict, message: str, origin: str) ->
     )
 
 
-def _judge_terms(lic: License, profile: UseProfile, origin: str) -> list[Reason]:
-    reasons = [r for term in lic.terms if (r := _judge_term(lic, term, profile, origin))]
+def _judge_terms(
+    lic: License, profile: UseProfile, origin: str, multimodal: bool = False
+) -> list[Reason]:
+    reasons = [
+        r for term in lic.terms if (r := _judge_term(lic, term, profile, origin, multimodal))
+    ]
     blocked = any(r.verdict == "blocked" for r in reasons)
     if profile.commercial and lic.commercial_use == "forbidden" and not blocked:
         # A license known to exclude commercial use blocks it even if no term says how.
@@ -179,7 +192,9 @@ _DUTY = {
 }
 
 
-def _judge_term(lic: License, term: Term, profile: UseProfile, origin: str) -> Reason | None:
+def _judge_term(
+    lic: License, term: Term, profile: UseProfile, origin: str, multimodal: bool = False
+) -> Reason | None:
     when = term.when or _IMPLIED_WHEN.get(term.kind, [])
     triggered = not when or any(getattr(profile, action) for action in when)
 
@@ -206,6 +221,8 @@ def _judge_term(lic: License, term: Term, profile: UseProfile, origin: str) -> R
         )
     if kind == "termination":
         return None  # no declared use triggers it; `license explain` shows it
+    if kind == "regional_exclusion":
+        return _regional(term, profile, multimodal, reason)
     if kind == "guardrail":
         return reason("conditional", _DUTY[kind])
     if kind in ("user_ceiling", "revenue_ceiling"):
@@ -249,6 +266,68 @@ def _judge_term(lic: License, term: Term, profile: UseProfile, origin: str) -> R
 
 _UNITS = {"monthly_active_users": "monthly active users", "annual_revenue_usd": "USD a year"}
 
+EU_MEMBERS = frozenset(
+    {
+        "at",
+        "be",
+        "bg",
+        "hr",
+        "cy",
+        "cz",
+        "dk",
+        "ee",
+        "fi",
+        "fr",
+        "de",
+        "gr",
+        "hu",
+        "ie",
+        "it",
+        "lv",
+        "lt",
+        "lu",
+        "mt",
+        "nl",
+        "pl",
+        "pt",
+        "ro",
+        "sk",
+        "si",
+        "es",
+        "se",
+    }
+)
+"""ISO 3166 codes of the European Union's member states (2026), for `eu` in a term."""
+
+
+def _regions(names: list[str]) -> set[str]:
+    """Jurisdictions as lower-case codes, with `eu` standing for every member state too."""
+    found = {n.strip().lower() for n in names}
+    if found & EU_MEMBERS or {"eu", "european union"} & found:
+        found |= {"eu"} | EU_MEMBERS
+    return found
+
+
+def _regional(
+    term: Term, profile: UseProfile, multimodal: bool, reason: Callable[[Verdict, str], Reason]
+) -> Reason | None:
+    if term.multimodal_only and not multimodal:
+        return None  # it names multimodal models; this one reads text only
+    where = ", ".join(term.jurisdictions).upper()
+    if not profile.jurisdictions:
+        return reason(
+            "conditional",
+            f"no rights for a licensee based in {where}; the profile names no "
+            "jurisdiction (set `jurisdictions`)",
+        )
+    if _regions(profile.jurisdictions) & _regions(term.jurisdictions):
+        return reason("blocked", f"no rights are granted to a licensee based in {where}")
+    return None
+
+
+def _reads_more_than_text(card: ModelCard) -> bool:
+    return any(m != "text" for m in card.input_modalities)
+
 
 def license_report(card: ModelCard, catalog: Catalog, profile: UseProfile) -> LicenseReport:
     lineage, flags = _walk(card, catalog)
@@ -257,7 +336,9 @@ def license_report(card: ModelCard, catalog: Catalog, profile: UseProfile) -> Li
     code = judge_license(card.licenses.code, profile, card.id)
     weights: list[Reason] = []
     for step in steps:
-        weights += judge_license(step.licenses.weights, profile, step.id)
+        # A term on multimodal models binds a derivative of one too (text-only or not).
+        multimodal = _reads_more_than_text(step) or _reads_more_than_text(card)
+        weights += judge_license(step.licenses.weights, profile, step.id, multimodal=multimodal)
     for missing in (s for s in lineage if not s.in_catalog):
         weights.append(
             Reason(
