@@ -397,7 +397,8 @@ def machine_detail(machine: LocalMachine) -> RenderableType:
 def _cache_share(share: CacheShare) -> str:
     if not share.tokens:
         return f"{gib(share.bytes)} GiB (a fixed state per sequence)"
-    return f"{gib(share.bytes)} GiB ({share.tokens:,} tokens kept)"
+    state = " and a fixed state" if share.state_bytes else ""
+    return f"{gib(share.bytes)} GiB ({share.tokens:,} tokens kept{state})"
 
 
 def fit_detail(fit: Fit, tried: list[Fit], *, chose: bool) -> RenderableType:

@@ -191,6 +191,7 @@ def test_fit_sizes_moe_and_release_formats_right(tmp_path: Path) -> None:
             "layers": 61,
             "tokens": 32768,
             "bytes_per_token": 61 * 576 * 2,
+            "state_bytes": 0,
             "bytes": 61 * 576 * 2 * 32768,
         }
     ]

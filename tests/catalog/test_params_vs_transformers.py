@@ -427,6 +427,20 @@ CASES |= {
             "moe_shared_expert_intermediate_size": 48,
         },
     ),
+    "falcon-h1": (
+        "FalconH1Config",
+        {
+            **_BASE4,
+            "num_key_value_heads": 2,
+            "intermediate_size": 96,
+            "head_dim": 16,
+            "mamba_n_heads": 8,
+            "mamba_d_head": 16,
+            "mamba_d_ssm": 128,
+            "mamba_d_state": 16,
+            "mamba_n_groups": 2,
+        },
+    ),
     "exaone4": (
         "Exaone4Config",
         {**_BASE4, "num_key_value_heads": 2, "intermediate_size": 96, "sliding_window": 8},

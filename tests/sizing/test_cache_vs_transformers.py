@@ -111,6 +111,18 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
         },
         {"mamba2", "full"},
     ),
+    "falcon-h1 (attention and mamba2 side by side)": (
+        "FalconH1Config",
+        {
+            "head_dim": 16,
+            "mamba_n_heads": 8,
+            "mamba_d_head": 16,
+            "mamba_d_ssm": 128,
+            "mamba_d_state": 16,
+            "mamba_n_groups": 2,
+        },
+        {"hybrid-mamba2"},
+    ),
     "qwen3.5-moe (gated deltanet + full)": (
         "Qwen3_5MoeTextConfig",
         {

@@ -164,6 +164,10 @@ def _layer_weights(arch: Architecture, kind: LayerKind, *, moe: bool, own: bool)
         q, k, v, o, small = _attention(arch)
     elif kind == LayerKind.mamba2:
         mixer, small = _mamba2(arch)
+    elif kind == LayerKind.hybrid_mamba2:  # both mixers read the same input (Falcon-H1)
+        q, k, v, o, small = _attention(arch)
+        mixer, mamba_small = _mamba2(arch)
+        small += mamba_small
     elif kind == LayerKind.gated_deltanet:
         mixer, small = _gated_deltanet(arch)
     small += arch.norms_per_layer * _norm_params(arch.norm, h)

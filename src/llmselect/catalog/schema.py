@@ -45,6 +45,8 @@ class LayerKind(StrEnum):
     """A Mamba-2 state-space layer: a constant state per sequence (Granite 4.0-H, Nemotron-H)."""
     gated_deltanet = "gated-deltanet"
     """A Gated DeltaNet linear-attention layer: a constant state per sequence (Qwen3-Next, 3.5)."""
+    hybrid_mamba2 = "hybrid-mamba2"
+    """Full attention and a Mamba-2 mixer side by side in one layer (Falcon-H1): both caches."""
     mlp = "mlp"
     """A block that is only an MLP, no token mixing (Nemotron-H). Where a model has such blocks,
     its attention and recurrent blocks have no MLP of their own."""
@@ -54,6 +56,7 @@ class LayerKind(StrEnum):
 
 ATTENTION_KINDS = frozenset({LayerKind.full, LayerKind.sliding, LayerKind.chunked})
 RECURRENT_KINDS = frozenset({LayerKind.mamba2, LayerKind.gated_deltanet})
+"""Kinds whose cache is a fixed state per sequence; `hybrid-mamba2` has one beside its KV cache."""
 MLP_KINDS = frozenset({LayerKind.mlp, LayerKind.moe})
 
 
@@ -196,6 +199,7 @@ class Architecture(Strict):
             raise ValueError("chunked layers need attention_chunk_size")
         needs: dict[LayerKind, tuple[str, ...]] = {
             LayerKind.mamba2: ("mamba_n_heads", "mamba_d_head", "mamba_d_state"),
+            LayerKind.hybrid_mamba2: ("mamba_n_heads", "mamba_d_head", "mamba_d_state"),
             LayerKind.gated_deltanet: (
                 "linear_num_key_heads",
                 "linear_num_value_heads",

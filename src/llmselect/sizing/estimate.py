@@ -30,6 +30,8 @@ from llmselect.sizing.quant import (
 )
 
 KV_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp32": 4.0}
+KV_KINDS = ATTENTION_KINDS | {LayerKind.hybrid_mamba2}
+"""Kinds of layer that keep keys and values per token."""
 
 
 class CacheShare(BaseModel):
@@ -42,8 +44,10 @@ class CacheShare(BaseModel):
     """Tokens kept per sequence; 0 for a recurrent state, whose size does not grow."""
     bytes_per_token: int
     """Per token, over these layers (0 for a recurrent state)."""
+    state_bytes: int = 0
+    """The fixed state of these layers per sequence (Mamba-2, Gated DeltaNet), per device."""
     bytes: int
-    """Per device, for the whole batch."""
+    """Per device, for the whole batch: tokens x bytes_per_token + state_bytes, times batch."""
 
 
 class Memory(BaseModel):
@@ -130,7 +134,7 @@ def attention_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int
 def state_bytes(arch: Architecture, kind: LayerKind, kv_dtype: str = "fp16") -> int:
     """The fixed state one sequence keeps in one recurrent layer: the convolution window and
     the recurrent matrix (as transformers' cache holds them)."""
-    if kind == LayerKind.mamba2:
+    if kind in (LayerKind.mamba2, LayerKind.hybrid_mamba2):
         inner = (arch.mamba_n_heads or 0) * (arch.mamba_d_head or 0)
         d_state = arch.mamba_d_state or 0
         conv = (inner + 2 * arch.mamba_n_groups * d_state) * arch.mamba_d_conv
@@ -147,7 +151,7 @@ def state_bytes(arch: Architecture, kind: LayerKind, kv_dtype: str = "fp16") -> 
 
 def kv_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
     """Cache bytes of one token across all attention layers (when every one keeps it)."""
-    attention_layers = sum(1 for kind in arch.layer_kinds() if kind in ATTENTION_KINDS)
+    attention_layers = sum(1 for kind in arch.layer_kinds() if kind in KV_KINDS)
     return attention_layers * attention_bytes_per_token(arch, kv_dtype)
 
 
@@ -184,27 +188,21 @@ class CacheLayout:
         """The cache of one sequence at `context` (bytes for batch 1, one device)."""
         shares = []
         for kind, layers in self.kinds:
-            if kind in ATTENTION_KINDS:
-                tokens = _kept_tokens(self.arch, kind, context, self.engine)
-                shares.append(
-                    CacheShare(
-                        kind="latent" if self.arch.uses_mla else kind.value,
-                        layers=layers,
-                        tokens=tokens,
-                        bytes_per_token=layers * self.per_token,
-                        bytes=layers * self.per_token * tokens,
-                    )
+            keys = kind in KV_KINDS
+            tokens = _kept_tokens(self.arch, kind, context, self.engine) if keys else 0
+            per_token = layers * self.per_token if keys else 0
+            state = layers * self.states[kind]
+            label = "latent" if keys and self.arch.uses_mla else kind.value
+            shares.append(
+                CacheShare(
+                    kind=label,
+                    layers=layers,
+                    tokens=tokens,
+                    bytes_per_token=per_token,
+                    state_bytes=state,
+                    bytes=per_token * tokens + state,
                 )
-            else:
-                shares.append(
-                    CacheShare(
-                        kind=kind.value,
-                        layers=layers,
-                        tokens=0,
-                        bytes_per_token=0,
-                        bytes=layers * self.states[kind],
-                    )
-                )
+            )
         return shares
 
 
@@ -216,7 +214,15 @@ def cache_shares(
 
 
 def _scaled(shares: list[CacheShare], batch: int, devices: int) -> list[CacheShare]:
-    return [s.model_copy(update={"bytes": round(s.bytes * batch / devices)}) for s in shares]
+    return [
+        s.model_copy(
+            update={
+                "bytes": round(s.bytes * batch / devices),
+                "state_bytes": round(s.state_bytes * batch / devices),
+            }
+        )
+        for s in shares
+    ]
 
 
 def memory(
@@ -349,7 +355,7 @@ def estimate(
     step_weights = decode_weight_bytes(arch, scheme, batch, split)
     halfway = (prompt + context) / 2
     kv_read = batch * sum(
-        share.bytes_per_token * min(share.tokens, halfway) if share.tokens else share.bytes
+        share.bytes_per_token * min(share.tokens, halfway) + share.state_bytes
         for share in layout.at(context)
     )
     memory_time = (step_weights + kv_read) / bandwidth
@@ -401,7 +407,7 @@ def prefill_attention_flops(arch: Architecture, prompt: int) -> float:
     heads, hd = arch.num_attention_heads or 0, arch.head_dim or 0
     pairs = 0.0
     for kind in arch.layer_kinds():
-        if kind == LayerKind.full:
+        if kind in (LayerKind.full, LayerKind.hybrid_mamba2):
             pairs += prompt * prompt / 2
         elif kind == LayerKind.sliding and arch.sliding_window:
             w = min(prompt, arch.sliding_window)

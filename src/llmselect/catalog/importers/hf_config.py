@@ -109,6 +109,7 @@ SHAPES: dict[str, dict[str, Any]] = {
     "cohere2": {"norm": "layernorm-no-bias", "norms_per_layer": 1, "tie_word_embeddings": True},
     "olmo3": {"qk_norm": "full"},
     "nemotron_h": {"mlp": "plain", "norms_per_layer": 1},
+    "falcon_h1": {"layer_pattern": ["hybrid-mamba2"]},
     "phi": {
         "mlp": "plain",
         "norm": "layernorm",
@@ -304,6 +305,13 @@ def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, An
         fields["shared_expert_intermediate_size"] = expert
         if config.get("intermediate_size_mlp"):
             fields["intermediate_size"] = config["intermediate_size_mlp"]
+    elif model_type == "falcon_h1":
+        fields["mamba_norm"] = bool(config.get("mamba_rms_norm", False))
+        fields["mamba_conv_bias"] = bool(config.get("mamba_conv_bias", True))
+        ssm = config.get("mamba_d_ssm")
+        heads = fields.get("mamba_n_heads")
+        if isinstance(ssm, int) and heads and not config.get("mamba_d_head"):
+            fields["mamba_d_head"] = ssm // heads  # the inner width is heads x head size
     elif model_type == "nemotron_h":
         if fields.get("num_local_experts"):
             shared = config.get("moe_shared_expert_intermediate_size")
