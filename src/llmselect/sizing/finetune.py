@@ -51,17 +51,29 @@ class FinetuneMemory(BaseModel):
 
 
 def lora_params(arch: Architecture, rank: int, targets: Targets) -> int:
-    """Adapter parameters: rank x (inputs + outputs) for every targeted matrix of every layer."""
+    """Adapter parameters: rank x (inputs + outputs) for every targeted matrix of every layer.
+    A MoE layer's experts (each of `moe_intermediate_size`) and shared expert count apart from a
+    dense layer's MLP."""
     h = arch.hidden_size or 0
     heads, kv, hd = arch.num_attention_heads or 0, arch.num_key_value_heads or 0, arch.head_dim or 0
-    inter = arch.intermediate_size or 0
-    shapes = [(h, heads * hd), (h, kv * hd), (h, kv * hd), (heads * hd, h)]
-    if targets == "all-linear":
-        experts = (arch.num_local_experts or 1) if arch.is_moe else 1
-        mlp = [(h, inter), (inter, h)] + ([(h, inter)] if arch.mlp == "gated" else [])
-        shapes += mlp * experts
-    per_layer = sum(rank * (fan_in + fan_out) for fan_in, fan_out in shapes)
-    return per_layer * (arch.num_hidden_layers or 0)
+    attention = [(h, heads * hd), (h, kv * hd), (h, kv * hd), (heads * hd, h)]
+
+    def mlp(width: int) -> list[tuple[int, int]]:
+        return [(h, width), (width, h)] + ([(h, width)] if arch.mlp == "gated" else [])
+
+    total = 0
+    for index in range(arch.num_hidden_layers or 0):
+        shapes = list(attention)
+        if targets == "all-linear":
+            if arch.is_moe_layer(index):
+                width = arch.moe_intermediate_size or arch.intermediate_size or 0
+                shapes += mlp(width) * (arch.num_local_experts or 1)
+                if arch.shared_expert_intermediate_size:
+                    shapes += mlp(arch.shared_expert_intermediate_size)
+            else:
+                shapes += mlp(arch.intermediate_size or 0)
+        total += sum(rank * (fan_in + fan_out) for fan_in, fan_out in shapes)
+    return total
 
 
 def finetune_memory(
