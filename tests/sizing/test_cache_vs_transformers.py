@@ -123,6 +123,23 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
         },
         {"hybrid-mamba2"},
     ),
+    "gemma4 (global layers shaped apart, shared caches)": (
+        "Gemma4TextConfig",
+        {
+            "num_hidden_layers": 6,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "sliding_window": 8,
+            "global_head_dim": 32,
+            "num_global_key_value_heads": 1,
+            "attention_k_eq_v": True,
+            "num_kv_shared_layers": 2,
+            "hidden_size_per_layer_input": 8,
+            "vocab_size_per_layer_input": 128,
+            "layer_types": ["sliding_attention", "full_attention"] * 3,
+        },
+        {"sliding", "full"},
+    ),
     "qwen3.5-moe (gated deltanet + full)": (
         "Qwen3_5MoeTextConfig",
         {

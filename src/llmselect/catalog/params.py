@@ -88,10 +88,13 @@ def require_complete(arch: Architecture) -> None:
         raise IncompleteArchitecture(f"cannot count parameters: missing {', '.join(missing)}")
 
 
-def _attention(arch: Architecture) -> tuple[int, int, int, int, int]:
-    """q, k, v, o and the small parameters of one attention layer."""
+def _attention(
+    arch: Architecture, kind: LayerKind = LayerKind.full, shared: bool = False
+) -> tuple[int, int, int, int, int]:
+    """q, k, v, o and the small parameters of one attention layer of `kind`; `shared`: it
+    reuses an earlier layer's keys and values (no projections of its own)."""
     h, heads = arch.hidden_size or 0, arch.num_attention_heads or 0
-    kv, hd = arch.num_key_value_heads or 0, arch.head_dim or 0
+    hd, kv = arch.attention_shape(kind)
     small = heads if arch.attention_sinks else 0
     if arch.kv_lora_rank is not None:
         rope, nope = arch.qk_rope_head_dim or 0, arch.qk_nope_head_dim or 0
@@ -108,14 +111,15 @@ def _attention(arch: Architecture) -> tuple[int, int, int, int, int]:
         return q, k, v, heads * vd * h, small
     q_width, kv_width = heads * hd, kv * hd
     q = h * q_width * (2 if arch.attention_output_gate else 1)
-    k = v = h * kv_width
+    k = 0 if shared else h * kv_width
+    v = 0 if shared or (arch.attention_k_eq_v and kind == LayerKind.full) else h * kv_width
     o = q_width * h
     if arch.attention_bias in ("qkv", "all"):
-        small += q_width + 2 * kv_width
+        small += q_width + (k + v) // h
     if arch.attention_bias == "all":
         small += h
     if arch.qk_norm == "per-head":
-        small += 2 * _norm_params(arch.norm, hd)
+        small += _norm_params(arch.norm, hd) * (1 if shared else 2)
     elif arch.qk_norm == "full":
         small += _norm_params(arch.norm, q_width) + _norm_params(arch.norm, kv_width)
     return q, k, v, o, small
@@ -155,13 +159,15 @@ def layer_weights(arch: Architecture, index: int, kind: LayerKind) -> LayerWeigh
     return _layer_weights(arch, kind, moe=arch.is_moe_layer(index), own=arch.mlp_in_own_blocks)
 
 
-def _layer_weights(arch: Architecture, kind: LayerKind, *, moe: bool, own: bool) -> LayerWeights:
+def _layer_weights(
+    arch: Architecture, kind: LayerKind, *, moe: bool, own: bool, shared: bool = False
+) -> LayerWeights:
     """The weights of a layer of `kind`, routed to experts or not; `own`: MLPs are blocks of
-    their own (Nemotron-H)."""
+    their own (Nemotron-H); `shared`: it reuses an earlier layer's cache (Gemma 4)."""
     h = arch.hidden_size or 0
     q = k = v = o = mixer = small = 0
     if kind in ATTENTION_KINDS:
-        q, k, v, o, small = _attention(arch)
+        q, k, v, o, small = _attention(arch, kind, shared)
     elif kind == LayerKind.mamba2:
         mixer, small = _mamba2(arch)
     elif kind == LayerKind.hybrid_mamba2:  # both mixers read the same input (Falcon-H1)
@@ -171,6 +177,9 @@ def _layer_weights(arch: Architecture, kind: LayerKind, *, moe: bool, own: bool)
     elif kind == LayerKind.gated_deltanet:
         mixer, small = _gated_deltanet(arch)
     small += arch.norms_per_layer * _norm_params(arch.norm, h)
+    if arch.hidden_size_per_layer_input:  # the per-layer input's gate, projection and norm
+        mixer += 2 * h * arch.hidden_size_per_layer_input
+        small += _norm_params(arch.norm, h)
     if own and kind not in MLP_KINDS:
         return LayerWeights(kind, q, k, v, o, mixer, 0, 0, 0, 0, 0, 0, 0, small)
 
@@ -184,12 +193,17 @@ def _layer_weights(arch: Architecture, kind: LayerKind, *, moe: bool, own: bool)
         if arch.mlp_bias:
             expert_small = (matrices - 1) * width + h
         small += h * experts + (experts if arch.router_bias else 0)
-        shared = arch.shared_expert_intermediate_size or 0
-        up, down = (matrices - 1) * h * shared, shared * h
-        if shared and arch.shared_expert_gate:
+        width = arch.shared_expert_intermediate_size or 0
+        if arch.moe_beside_mlp:
+            # The dense MLP runs beside the experts; the router has a scale per channel and
+            # per expert, and three more norms frame the two paths.
+            width = arch.intermediate_size or 0
+            small += h + experts + 3 * _norm_params(arch.norm, h)
+        up, down = (matrices - 1) * h * width, width * h
+        if width and arch.shared_expert_gate:
             small += h
     else:
-        width = arch.intermediate_size or 0
+        width = (arch.intermediate_size or 0) * (2 if shared and arch.double_wide_mlp else 1)
         up, down = (matrices - 1) * h * width, width * h
         if arch.mlp_bias:
             small += (matrices - 1) * width + h
@@ -216,7 +230,7 @@ def all_layers(arch: Architecture) -> list[LayerWeights]:
     shape is counted once."""
     require_complete(arch)
     own = arch.mlp_in_own_blocks
-    shapes: dict[tuple[LayerKind, bool], LayerWeights] = {}
+    shapes: dict[tuple[LayerKind, bool, bool], LayerWeights] = {}
     layers = []
     first_moe, step = arch.first_k_dense_replace, arch.moe_layer_step
     for i, kind in enumerate(arch.layer_kinds()):
@@ -224,9 +238,9 @@ def all_layers(arch: Architecture) -> list[LayerWeights]:
             moe = arch.is_moe and kind == LayerKind.moe
         else:
             moe = arch.is_moe and i >= first_moe and (i + 1) % step == 0
-        key = (kind, moe)
+        key = (kind, moe, arch.kv_shared(i))
         if key not in shapes:
-            shapes[key] = _layer_weights(arch, kind, moe=key[1], own=own)
+            shapes[key] = _layer_weights(arch, kind, moe=moe, own=own, shared=key[2])
         layers.append(shapes[key])
     return layers
 
@@ -237,6 +251,13 @@ def outside_layers(arch: Architecture) -> tuple[int, int, int]:
     embedding = vocab * h
     head = 0 if arch.tie_word_embeddings else vocab * h
     small = _norm_params(arch.norm, h)  # the final norm
+    per_layer = arch.hidden_size_per_layer_input
+    if per_layer:
+        # A second table looked up per token (an embedding: one row read per token), and the
+        # projection of the hidden state onto every layer's slice, with its norm.
+        width = per_layer * (arch.num_hidden_layers or 0)
+        embedding += (arch.vocab_size_per_layer_input or vocab) * width
+        small += h * width + _norm_params(arch.norm, per_layer)
     if arch.lm_head_bias:
         small += vocab
     if arch.position_embedding == "learned" and arch.context_length:

@@ -153,6 +153,26 @@ class Architecture(Strict):
     attention_output_gate: bool = False
     """The query projection also yields a per-channel output gate (Qwen3-Next, Qwen3.5)."""
 
+    # Gemma 4: global layers shaped apart, caches shared between layers, per-layer embeddings.
+    global_head_dim: int | None = Field(default=None, ge=1, le=100_000)
+    """Head size of the `full` layers when it differs from `head_dim`."""
+    global_num_key_value_heads: int | None = Field(default=None, ge=1, le=10_000)
+    """KV heads of the `full` layers when they differ from `num_key_value_heads`."""
+    attention_k_eq_v: bool = False
+    """The `full` layers project keys only and use them as values too (no value projection)."""
+    num_kv_shared_layers: int = Field(default=0, ge=0, le=10_000)
+    """The last n layers reuse the cache of the last earlier layer of their kind: no key or
+    value projections, no cache of their own."""
+    double_wide_mlp: bool = False
+    """The cache-sharing layers have an MLP twice as wide."""
+    hidden_size_per_layer_input: int | None = Field(default=None, ge=1, le=1_000_000)
+    vocab_size_per_layer_input: int | None = Field(default=None, ge=1, le=100_000_000)
+    """Per-layer embeddings: a second table of vocab x layers x this width, looked up per token
+    and fed to every layer through a small gate and projection (Gemma 3n, Gemma 4 E2B/E4B)."""
+    moe_beside_mlp: bool = False
+    """A MoE layer runs its dense MLP and its experts side by side (Gemma 4 26B-A4B), with a
+    scaled router and three more norms."""
+
     # Mamba-2 layers (config.json names of GraniteMoeHybrid / Falcon-H1).
     mamba_n_heads: int | None = Field(default=None, ge=1, le=100_000)
     mamba_d_head: int | None = Field(default=None, ge=1, le=100_000)
@@ -241,6 +261,19 @@ class Architecture(Strict):
             and index >= self.first_k_dense_replace
             and (index + 1) % self.moe_layer_step == 0
         )
+
+    def kv_shared(self, index: int) -> bool:
+        """Whether layer `index` reuses an earlier layer's cache (Gemma 4's last layers)."""
+        return index >= (self.num_hidden_layers or 0) - self.num_kv_shared_layers
+
+    def attention_shape(self, kind: LayerKind) -> tuple[int, int]:
+        """Head size and KV heads of an attention layer of `kind`."""
+        if kind == LayerKind.full:
+            return (
+                self.global_head_dim or self.head_dim or 0,
+                self.global_num_key_value_heads or self.num_key_value_heads or 0,
+            )
+        return self.head_dim or 0, self.num_key_value_heads or 0
 
     @property
     def mlp_in_own_blocks(self) -> bool:

@@ -122,12 +122,15 @@ def _state_dtype_bytes(kv_dtype: str) -> float:
     return 4.0 if kv_dtype == "fp32" else 2.0
 
 
-def attention_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
-    """Cache bytes one token adds to one attention layer."""
+def attention_bytes_per_token(
+    arch: Architecture, kv_dtype: str = "fp16", kind: LayerKind = LayerKind.full
+) -> int:
+    """Cache bytes one token adds to one attention layer of `kind`."""
     if arch.uses_mla:
         width = (arch.kv_lora_rank or 0) + (arch.qk_rope_head_dim or 0)
     else:
-        width = 2 * (arch.num_key_value_heads or 0) * (arch.head_dim or 0)
+        head_dim, kv_heads = arch.attention_shape(kind)
+        width = 2 * kv_heads * head_dim
     return round(width * KV_BYTES[kv_dtype])
 
 
@@ -151,8 +154,11 @@ def state_bytes(arch: Architecture, kind: LayerKind, kv_dtype: str = "fp16") -> 
 
 def kv_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
     """Cache bytes of one token across all attention layers (when every one keeps it)."""
-    attention_layers = sum(1 for kind in arch.layer_kinds() if kind in KV_KINDS)
-    return attention_layers * attention_bytes_per_token(arch, kv_dtype)
+    return sum(
+        attention_bytes_per_token(arch, kv_dtype, kind)
+        for i, kind in enumerate(arch.layer_kinds())
+        if kind in KV_KINDS and not arch.kv_shared(i)
+    )
 
 
 def _kept_tokens(arch: Architecture, kind: LayerKind, context: int, engine: Engine) -> int:
@@ -176,12 +182,13 @@ class CacheLayout:
     def __init__(self, arch: Architecture, engine: Engine, kv_dtype: str = "fp16") -> None:
         self.arch, self.engine = arch, engine
         counts: dict[LayerKind, int] = {}
-        for kind in arch.layer_kinds():
-            counts[kind] = counts.get(kind, 0) + 1
-        self.per_token = attention_bytes_per_token(arch, kv_dtype)
-        self.kinds = [(kind, n) for kind, n in counts.items() if kind not in MLP_KINDS]
+        for i, kind in enumerate(arch.layer_kinds()):
+            if kind not in MLP_KINDS and not arch.kv_shared(i):  # these keep nothing of their own
+                counts[kind] = counts.get(kind, 0) + 1
+        self.kinds = list(counts.items())
+        self.per_token = {kind: attention_bytes_per_token(arch, kv_dtype, kind) for kind in counts}
         self.states = {
-            kind: state_bytes(arch, kind, kv_dtype) for kind, _ in self.kinds
+            kind: state_bytes(arch, kind, kv_dtype) for kind in counts
         }  # a recurrent layer's fixed state; 0 for attention layers
 
     def at(self, context: int) -> list[CacheShare]:
@@ -190,7 +197,7 @@ class CacheLayout:
         for kind, layers in self.kinds:
             keys = kind in KV_KINDS
             tokens = _kept_tokens(self.arch, kind, context, self.engine) if keys else 0
-            per_token = layers * self.per_token if keys else 0
+            per_token = layers * self.per_token[kind] if keys else 0
             state = layers * self.states[kind]
             label = "latent" if keys and self.arch.uses_mla else kind.value
             shares.append(

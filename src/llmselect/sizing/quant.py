@@ -211,8 +211,12 @@ def _layer_bytes(
     return dense, experts
 
 
-def _embedding_bytes(arch: Architecture, scheme: str) -> float:
-    embedding = (arch.vocab_size or 0) * (arch.hidden_size or 0)
+def _embedding_bytes(arch: Architecture, scheme: str, *, lookups_only: bool = False) -> float:
+    """Bytes of the embedding tables; `lookups_only`: those a decode step reads one row of (not
+    the input embedding when the LM head shares it)."""
+    embedding = outside_layers(arch)[0]
+    if lookups_only and arch.tie_word_embeddings:
+        embedding -= (arch.vocab_size or 0) * (arch.hidden_size or 0)
     if scheme in DTYPE_BYTES:
         return embedding * DTYPE_BYTES[scheme]
     if scheme in _GGUF:
@@ -276,8 +280,7 @@ def decode_weight_bytes(
     `split` is `weight_split(arch, quant)` when the caller has it already."""
     scheme = normalize(quant)
     dense, experts = split or weight_split(arch, scheme)
-    if not arch.tie_word_embeddings:
-        dense -= round(_embedding_bytes(arch, scheme))
+    dense -= round(_embedding_bytes(arch, scheme, lookups_only=True))
     if not arch.is_moe or not experts:
         return dense + experts
     total, used = arch.num_local_experts or 1, arch.num_experts_per_tok or 1

@@ -32,7 +32,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "n_ctx",
     ),
     "num_local_experts": ("num_local_experts", "num_experts", "n_routed_experts"),
-    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k"),
+    "num_experts_per_tok": ("num_experts_per_tok", "moe_top_k", "top_k_experts"),
     "head_dim": ("head_dim",),
     "sliding_window": ("sliding_window",),
     "moe_intermediate_size": ("moe_intermediate_size",),
@@ -55,6 +55,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "linear_key_head_dim": ("linear_key_head_dim",),
     "linear_value_head_dim": ("linear_value_head_dim",),
     "linear_conv_kernel_dim": ("linear_conv_kernel_dim",),
+    "global_head_dim": ("global_head_dim",),
+    "global_num_key_value_heads": ("num_global_key_value_heads",),
+    "num_kv_shared_layers": ("num_kv_shared_layers",),
+    "hidden_size_per_layer_input": ("hidden_size_per_layer_input",),
+    "vocab_size_per_layer_input": ("vocab_size_per_layer_input",),
 }
 
 # config.json's names for layer kinds. `linear_attention` means Gated DeltaNet in the Qwen
@@ -98,6 +103,7 @@ SHAPES: dict[str, dict[str, Any]] = {
     "gemma": {"tie_word_embeddings": True},
     "gemma2": {"tie_word_embeddings": True, "norms_per_layer": 4},
     "gemma3_text": {"tie_word_embeddings": True, "norms_per_layer": 4, "qk_norm": "per-head"},
+    "gemma4_text": {"tie_word_embeddings": True, "norms_per_layer": 4, "qk_norm": "per-head"},
     "gpt_oss": {
         "attention_bias": "all",
         "attention_sinks": True,
@@ -305,6 +311,8 @@ def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, An
         fields["shared_expert_intermediate_size"] = expert
         if config.get("intermediate_size_mlp"):
             fields["intermediate_size"] = config["intermediate_size_mlp"]
+    elif model_type == "gemma4_text":
+        _gemma4(config, fields)
     elif model_type == "falcon_h1":
         fields["mamba_norm"] = bool(config.get("mamba_rms_norm", False))
         fields["mamba_conv_bias"] = bool(config.get("mamba_conv_bias", True))
@@ -328,6 +336,32 @@ def _type_specific(model_type: str, config: dict[str, Any], fields: dict[str, An
         fields["mamba_conv_bias"] = bool(config.get("mamba_conv_bias", True))
     elif model_type == "gemma3_text" and config.get("attention_bias"):
         fields["attention_bias"] = "all"
+
+
+def _gemma4(config: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Gemma 4: global layers shaped apart (`per_layer_config` as transformers writes it, or the
+    `global_*` keys), keys as values there, shared caches, per-layer inputs, MoE beside the MLP."""
+    fields["attention_k_eq_v"] = bool(config.get("attention_k_eq_v"))
+    fields["double_wide_mlp"] = bool(config.get("use_double_wide_mlp"))
+    fields["moe_beside_mlp"] = bool(config.get("enable_moe_block"))
+    if not config.get("enable_moe_block"):
+        fields.pop("num_local_experts", None)
+        fields.pop("num_experts_per_tok", None)
+    if not config.get("hidden_size_per_layer_input"):
+        fields.pop("hidden_size_per_layer_input", None)
+        fields.pop("vocab_size_per_layer_input", None)
+    overrides = config.get("per_layer_config")
+    names = config.get("layer_types")
+    if isinstance(overrides, dict) and isinstance(names, list):
+        for index, override in overrides.items():
+            position = int(index) if str(index).isdigit() else -1
+            if not isinstance(override, dict) or not 0 <= position < len(names):
+                continue
+            if names[position] == "full_attention":
+                if "head_dim" in override:
+                    fields.setdefault("global_head_dim", override["head_dim"])
+                if "num_key_value_heads" in override:
+                    fields.setdefault("global_num_key_value_heads", override["num_key_value_heads"])
 
 
 def _json_lines(file: str | Path) -> LineDict:
