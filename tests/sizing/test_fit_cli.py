@@ -109,3 +109,14 @@ def test_hardware_commands() -> None:
 def test_fit_on_this_machine_without_gpu() -> None:
     data = fit_json("HuggingFaceTB/SmolLM-135M", "--quant", "q8_0")
     assert data["hardware"] == "this-machine-cpu" and data["engine"] == "cpu"
+
+
+def test_a_card_whose_architecture_is_incomplete_is_refused_with_what_it_lacks() -> None:
+    # Command A's layer and head counts were not read from two sources: no architecture to size.
+    for extra in ([], ["--table"], ["--finetune", "lora"]):
+        result = runner.invoke(
+            app, ["fit", "CohereLabs/c4ai-command-a-03-2025", "--gpu", "H100-80GB", *extra]
+        )
+        assert result.exit_code == 2, result.output
+        assert "cannot size CohereLabs/c4ai-command-a-03-2025" in result.output
+        assert "num_hidden_layers" in result.output and "catalog import" in result.output

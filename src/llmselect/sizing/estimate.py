@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, ModelCard, count_params
 from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, LayerKind
+from llmselect.errors import UsageError
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import (
@@ -295,6 +296,17 @@ def _largest(fits_at: Callable[[int], bool], upper: int) -> int:
     return low
 
 
+def require_sizable(card: ModelCard) -> None:
+    """Sizing needs the whole architecture; say which fields a card lacks, and where to get them."""
+    missing = card.architecture.missing_fields()
+    if missing:
+        raise UsageError(
+            f"cannot size {card.id}: its architecture lacks {', '.join(missing)}",
+            hint="import its config.json (`llmselect catalog import FOLDER_OR_REPO`); the card "
+            "says why the catalog leaves the architecture incomplete",
+        )
+
+
 def estimate(
     card: ModelCard,
     device: Device,
@@ -309,6 +321,7 @@ def estimate(
     price_per_device_hour: float | None = None,
 ) -> Fit:
     arch = card.architecture
+    require_sizable(card)
     scheme = normalize(quant)
     split = weight_split(arch, scheme)
     stored = sum(split)
@@ -354,7 +367,13 @@ def estimate(
     attention_peak = device.bf16_flops * devices * engine.compute_efficiency
     bandwidth = device.memory_bandwidth * devices * engine.bandwidth_efficiency
     attention_flops = prefill_attention_flops(arch, prompt)
+    # Each forward pass of the prefill (one, or one per chunk of the batch's prompt tokens) also
+    # pays the engine's fixed cost per layer: launches and host work, the floor of a short prompt.
+    layers = arch.num_hidden_layers or 1
+    chunk = engine.prefill_chunk
+    passes = -(-batch * prompt // chunk) if chunk else 1
     ttft = batch * (2 * active * prompt / peak_flops + attention_flops / attention_peak)
+    ttft += passes * layers * engine.prefill_overhead_per_layer_s
 
     # A decode step reads the weights the batch touches once, and each sequence's cache (on
     # average half-way through its generation; a window at most; a recurrent state whole).
@@ -369,7 +388,9 @@ def estimate(
     compute_time = batch * (
         2 * active / peak_flops + attention_flops / max(prompt, 1) / attention_peak
     )
-    step = max(memory_time, compute_time)
+    # Reading and computing overlap; the per-layer fixed cost of a step (launch-bound engines)
+    # comes on top of both, whatever the model's width.
+    step = max(memory_time, compute_time) + layers * engine.decode_overhead_per_layer_s
     knee = max(1, int(weights_read / bandwidth / (2 * active / peak_flops)))
     total_tps = batch / step
     cost = None
