@@ -45,11 +45,61 @@ def test_granite_hybrids_count_to_the_hub_totals() -> None:
     assert count_params(micro.architecture).total == 3_191_396_096
 
 
-def test_gemma4_architecture_is_left_incomplete() -> None:
-    for model_id in ("google/gemma-4-31B-it", "google/gemma-4-26B-A4B-it"):
-        c = card(model_id)
-        assert not c.architecture.is_complete
-        assert c.licenses.weights == "apache-2.0"
+# Gemma 4: the text model's stored values, one layer scalar per layer more than the count.
+GEMMA4 = {
+    "google/gemma-4-31B-it": (30_697_345_340, 60),
+    "google/gemma-4-26B-A4B-it": (25_233_141_790, 30),
+    "google/gemma-4-E4B-it": (7_463_013_418, 42),
+    "google/gemma-4-E2B-it": (4_628_569_379, 35),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(GEMMA4))
+def test_gemma4_counts_the_text_model_exactly(model_id: str) -> None:
+    c = card(model_id)
+    params, layers = GEMMA4[model_id]
+    assert c.architecture.is_complete
+    assert c.params == params
+    assert count_params(c.architecture).total == params - layers  # layer scalars are buffers
+    assert c.architecture.num_hidden_layers == layers
+    assert c.architecture.layer_kinds()[-1] == LayerKind.full
+    assert c.licenses.weights == "apache-2.0"
+
+
+def test_gemma4_large_models_shape_their_global_layers_apart() -> None:
+    dense = card("google/gemma-4-31B-it")
+    arch = dense.architecture
+    kinds = arch.layer_kinds()
+    assert kinds.count(LayerKind.sliding) == 50 and kinds.count(LayerKind.full) == 10
+    assert kinds[:6] == [LayerKind.sliding] * 5 + [LayerKind.full]
+    assert arch.sliding_window == 1024
+    assert arch.attention_shape(LayerKind.full) == (512, 4)
+    assert arch.attention_shape(LayerKind.sliding) == (256, 16)
+    assert arch.attention_k_eq_v
+    assert dense.input_modalities == ["text", "image", "video"]
+
+    moe = card("google/gemma-4-26B-A4B-it")
+    arch = moe.architecture
+    assert arch.attention_shape(LayerKind.full) == (512, 2)
+    assert arch.moe_beside_mlp and arch.intermediate_size == 2112
+    assert (arch.num_local_experts, arch.num_experts_per_tok) == (128, 8)
+    assert arch.moe_intermediate_size == 704
+    assert moe.active_params == count_params(arch).active == 3_822_530_560
+
+
+def test_gemma4_small_models_share_caches_and_embed_per_layer() -> None:
+    e2b = card("google/gemma-4-E2B-it").architecture
+    assert e2b.layer_kinds()[:5] == [LayerKind.sliding] * 4 + [LayerKind.full]
+    assert e2b.num_kv_shared_layers == 20 and e2b.double_wide_mlp
+    assert [e2b.kv_shared(i) for i in (14, 15)] == [False, True]
+    e4b = card("google/gemma-4-E4B-it").architecture
+    assert e4b.layer_kinds()[:6] == [LayerKind.sliding] * 5 + [LayerKind.full]
+    assert e4b.num_kv_shared_layers == 18 and not e4b.double_wide_mlp
+    for arch in (e2b, e4b):
+        assert arch.sliding_window == 512 and arch.context_length == 131072
+        assert (arch.hidden_size_per_layer_input, arch.vocab_size_per_layer_input) == (256, 262144)
+        assert arch.global_num_key_value_heads is None and not arch.attention_k_eq_v
+    assert card("google/gemma-4-E2B").input_modalities == ["text", "image", "video", "audio"]
 
 
 def test_olmo3_uses_three_sliding_layers_per_full_one() -> None:
