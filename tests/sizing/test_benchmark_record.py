@@ -91,7 +91,8 @@ def test_a_recorded_run_calibrates_fit_on_this_machine(
 
     shown = runner.invoke(app, ["calibrate", "show", "--json"])
     assert shown.exit_code == 0, shown.output
-    [calibration] = json.loads(shown.stdout)
+    # Beside the calibrations llmselect ships (transformers-eager on H100-SXM-80GB).
+    [calibration] = [c for c in json.loads(shown.stdout) if not c["shipped"]]
     assert calibration["engine"] == "cpu" and calibration["device"] == "this-machine-cpu"
     assert calibration["decode_samples"] == 1 and calibration["prefill_samples"] == 1
     ratio = 3.5 / before["estimates"]["decode_tokens_per_s"]

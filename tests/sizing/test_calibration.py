@@ -77,6 +77,7 @@ def test_measured_speed_calibrates_the_estimate() -> None:
     assert any("calibrated from 1 run(s)" in w for w in after["warnings"])
 
     shown = json.loads(runner.invoke(app, ["calibrate", "show", "--json"]).stdout)
+    shown = [c for c in shown if not c["shipped"]]  # beside transformers-eager's shipped runs
     assert shown[0]["engine"] == "vllm" and shown[0]["device"] == "H100-SXM-80GB"
     default = get_engine("vllm").bandwidth_efficiency
     assert shown[0]["bandwidth_efficiency"] == pytest.approx(default * 0.8, rel=1e-6)

@@ -28,6 +28,8 @@ def test_every_figure_is_the_median_of_its_best_grounded_sources() -> None:
             value = getattr(engine, figure)
             if figure == "fixed_overhead_bytes":
                 assert value == pytest.approx(expected, rel=0.01), (engine.id, figure)
+            elif figure.endswith("_overhead_per_layer_s"):  # seconds, to three figures
+                assert value == pytest.approx(expected, rel=0.01, abs=1e-9), (engine.id, figure)
             else:  # fractions are stored to two decimals
                 assert value == pytest.approx(expected, abs=0.006), (engine.id, figure)
 
@@ -42,7 +44,9 @@ def test_measured_evidence_outranks_proxies_and_assumptions() -> None:
     # Figures nobody measured are marked as such, not dressed up.
     assert all(s.basis == "assumed" for s in vllm.sources_for("slack_fraction"))
     cited = [s for e in load_engines().values() for s in e.sources if s.basis != "assumed"]
-    assert all(s.source.startswith(("https://", "llmselect issue")) for s in cited)
+    assert all(
+        s.source.startswith(("https://", "llmselect issue", "llmselect data set")) for s in cited
+    )
 
 
 def _write(tmp_path: Path, text: str) -> Path:

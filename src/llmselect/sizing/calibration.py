@@ -3,7 +3,9 @@
 Measurements are appended, one JSON object a line, to `measurements.jsonl` in the user's data
 directory (the evaluation and benchmark commands record there; `llmselect calibrate add` records
 by hand). For an engine on a device, the decode efficiency becomes the default times the median
-ratio of measured to predicted tokens per second, and likewise prefill from time to first token.
+ratio of measured to predicted tokens per second, and likewise prefill from time to first token;
+for an engine whose profile has a fixed cost per layer (eager PyTorch, launch-bound), that cost
+is what the runs fit (see `calibrate`), so one model's runs carry over to models of other depths.
 
 llmselect ships measurements of its own (`data/measurements.jsonl`, taken with
 `benchmarks/sizing_accuracy.py --ship`, each with its date, device and source): they calibrate an
@@ -51,6 +53,10 @@ class Calibration(BaseModel):
     device: str
     bandwidth_efficiency: float
     compute_efficiency: float
+    decode_overhead_per_layer_s: float = 0.0
+    """Fixed cost per layer of a decode step (launch-bound engines); 0 where none is modelled."""
+    prefill_overhead_per_layer_s: float = 0.0
+    """Fixed cost per layer of a prefill forward pass: the floor of time to first token."""
     decode_samples: int
     prefill_samples: int
     shipped: bool = False
@@ -102,6 +108,39 @@ def load_measurements(path: Path | None = None) -> list[Measurement]:
     return found
 
 
+def _fit_overhead(modelled: list[float], layers: list[float], measured: list[float]) -> float:
+    """The fixed cost per layer that closes the median gap between measured and modelled
+    times; 0 where the runs are no slower than the model without it."""
+    return max(
+        0.0,
+        statistics.median((t - x) / n for x, n, t in zip(modelled, layers, measured, strict=True)),
+    )
+
+
+def _fit_two_terms(
+    modelled: list[float], layers: list[float], measured: list[float]
+) -> tuple[float, float] | None:
+    """time ~ scale x modelled + overhead x layers, least squares on the relative error (weights
+    1 / measured). None where the runs cannot separate the two terms (one run, one shape, runs
+    all of the same mix) or the fit is not physical (a negative term)."""
+    if len(measured) < 2:
+        return None
+    xs = [x / t for x, t in zip(modelled, measured, strict=True)]
+    ls = [n / t for n, t in zip(layers, measured, strict=True)]
+    sxx = sum(x * x for x in xs)
+    sll = sum(n * n for n in ls)
+    sxl = sum(x * n for x, n in zip(xs, ls, strict=True))
+    sx, sl = sum(xs), sum(ls)  # the target, measured / measured, is 1 for every run
+    det = sxx * sll - sxl * sxl
+    if det <= 1e-9 * sxx * sll:
+        return None
+    scale = (sx * sll - sl * sxl) / det
+    overhead = (sl * sxx - sx * sxl) / det
+    if scale <= 0 or overhead < 0:
+        return None
+    return scale, overhead
+
+
 def calibrate(
     engine: Engine,
     device: Device,
@@ -110,7 +149,15 @@ def calibrate(
     builtin: list[Measurement] | None = None,
 ) -> tuple[Engine, Calibration | None]:
     """The engine profile corrected by the measurements of this engine on this device: the
-    user's (`measurements`) where there are any, else the shipped ones (`builtin`)."""
+    user's (`measurements`) where there are any, else the shipped ones (`builtin`).
+
+    A profile without a fixed cost per layer (its efficiencies were derived from whole step
+    times) keeps none: its efficiencies are scaled by the median ratio of measured to modelled
+    speed. A profile with one (a launch-bound engine) keeps its bandwidth efficiency and takes
+    the fixed cost per layer of a decode step from the runs: the median of (measured step -
+    modelled step without it) / layers. Prefill fits both terms at once where the runs span
+    short and long prompts (the floor and the slope), else the fixed cost alone. Being per
+    layer, the fitted cost carries over to models of other depths on the same device."""
     from llmselect.sizing.estimate import estimate
 
     def here(runs: list[Measurement]) -> list[Measurement]:
@@ -119,7 +166,12 @@ def calibrate(
     mine, shipped = here(measurements), False
     if not mine and builtin:
         mine, shipped = here(builtin), True
-    decode, prefill = [], []
+    bare = engine.model_copy(
+        update={"decode_overhead_per_layer_s": 0.0, "prefill_overhead_per_layer_s": 0.0}
+    )
+    # Per run: (modelled time without the fixed cost, layers that pay it, measured time).
+    decode: list[tuple[float, float, float]] = []
+    prefill: list[tuple[float, float, float]] = []
     for m in mine:
         card = catalog.find(m.model)
         if card is None:
@@ -128,31 +180,49 @@ def calibrate(
             card,
             device,  # m.device == device.id; `this-machine-cpu` is no listed profile
             m.devices,
-            engine,
+            bare,
             quant=m.quant,
             context=m.context,
             batch=m.batch,
             prompt_tokens=m.prompt_tokens,
         ).estimates
+        layers = card.architecture.num_hidden_layers or 1
+        chunk = engine.prefill_chunk
+        passes = -(-m.batch * m.prompt_tokens // chunk) if chunk else 1
         if m.decode_tokens_per_s:
-            decode.append(m.decode_tokens_per_s / predicted.decode_tokens_per_s)
+            decode.append((1 / predicted.decode_tokens_per_s, layers, 1 / m.decode_tokens_per_s))
         if m.ttft_s:
-            prefill.append(predicted.ttft_s / m.ttft_s)
+            prefill.append((predicted.ttft_s, passes * layers, m.ttft_s))
     if not decode and not prefill:
         return engine, None
-    bandwidth = engine.bandwidth_efficiency * (statistics.median(decode) if decode else 1.0)
-    compute = engine.compute_efficiency * (statistics.median(prefill) if prefill else 1.0)
-    tuned = engine.model_copy(
-        update={
-            "bandwidth_efficiency": min(bandwidth, 1.0),
-            "compute_efficiency": min(compute, 1.0),
-        }
-    )
+    update: dict[str, float] = {}
+    if decode:
+        x, n, t = (list(c) for c in zip(*decode, strict=True))
+        overhead = _fit_overhead(x, n, t) if engine.decode_overhead_per_layer_s > 0 else 0.0
+        update["decode_overhead_per_layer_s"] = overhead
+        if overhead == 0:  # no fixed cost: the efficiency carries the whole gap
+            ratio = statistics.median(xi / ti for xi, ti in zip(x, t, strict=True))
+            update["bandwidth_efficiency"] = min(engine.bandwidth_efficiency * ratio, 1.0)
+    if prefill:
+        x, n, t = (list(c) for c in zip(*prefill, strict=True))
+        both = _fit_two_terms(x, n, t) if engine.prefill_overhead_per_layer_s > 0 else None
+        if both is not None:
+            scale, overhead = both
+            update["compute_efficiency"] = min(engine.compute_efficiency / scale, 1.0)
+        else:
+            overhead = _fit_overhead(x, n, t) if engine.prefill_overhead_per_layer_s > 0 else 0.0
+            if overhead == 0:
+                ratio = statistics.median(xi / ti for xi, ti in zip(x, t, strict=True))
+                update["compute_efficiency"] = min(engine.compute_efficiency * ratio, 1.0)
+        update["prefill_overhead_per_layer_s"] = overhead
+    tuned = engine.model_copy(update=update)
     return tuned, Calibration(
         engine=engine.id,
         device=device.id,
         bandwidth_efficiency=tuned.bandwidth_efficiency,
         compute_efficiency=tuned.compute_efficiency,
+        decode_overhead_per_layer_s=tuned.decode_overhead_per_layer_s,
+        prefill_overhead_per_layer_s=tuned.prefill_overhead_per_layer_s,
         decode_samples=len(decode),
         prefill_samples=len(prefill),
         shipped=shipped,

@@ -19,13 +19,20 @@ from llmselect.errors import UsageError
 from llmselect.yamlfile import load_yaml, validate
 
 Figure = Literal[
-    "bandwidth_efficiency", "compute_efficiency", "fixed_overhead_bytes", "slack_fraction"
+    "bandwidth_efficiency",
+    "compute_efficiency",
+    "decode_overhead_per_layer_s",
+    "prefill_overhead_per_layer_s",
+    "fixed_overhead_bytes",
+    "slack_fraction",
 ]
 """The figures of a profile that are tuned rather than read off the engine's configuration."""
 
 FIGURES: tuple[Figure, ...] = (
     "bandwidth_efficiency",
     "compute_efficiency",
+    "decode_overhead_per_layer_s",
+    "prefill_overhead_per_layer_s",
     "fixed_overhead_bytes",
     "slack_fraction",
 )
@@ -56,6 +63,11 @@ class Engine(BaseModel):
     """Fraction of peak memory bandwidth reached while decoding."""
     compute_efficiency: float = Field(gt=0, le=1)
     """Fraction of peak dense throughput reached during prefill."""
+    decode_overhead_per_layer_s: float = Field(ge=0)
+    """Fixed time per layer per decode step besides reading and computing: kernel launches and
+    host work, which a launch-bound engine (eager PyTorch) pays whatever the model's width."""
+    prefill_overhead_per_layer_s: float = Field(ge=0)
+    """The same per layer for each forward pass of a prefill: the floor of time to first token."""
     fixed_overhead_bytes: int = Field(ge=0)
     """Per device: runtime context, library workspaces, graphs."""
     slack_fraction: float = Field(ge=0, le=1)

@@ -72,7 +72,8 @@ class Estimates(BaseModel):
     total_tokens_per_s: float
     """Tokens per second across the batch."""
     decode_bound: str
-    """`memory` or `compute`: what limits a decode step at this batch."""
+    """`memory`, `compute` or `launch` (the engine's fixed cost per layer outweighs both): what
+    limits a decode step at this batch."""
     knee_batch: int
     """Batch size past which decoding becomes compute-bound."""
     cost_per_million_tokens: float | None = None
@@ -390,7 +391,11 @@ def estimate(
     )
     # Reading and computing overlap; the per-layer fixed cost of a step (launch-bound engines)
     # comes on top of both, whatever the model's width.
-    step = max(memory_time, compute_time) + layers * engine.decode_overhead_per_layer_s
+    launches = layers * engine.decode_overhead_per_layer_s
+    step = max(memory_time, compute_time) + launches
+    bound = "compute" if compute_time > memory_time else "memory"
+    if launches > max(memory_time, compute_time):
+        bound = "launch"  # the fixed cost per layer outweighs reading and computing
     knee = max(1, int(weights_read / bandwidth / (2 * active / peak_flops)))
     total_tps = batch / step
     cost = None
@@ -418,7 +423,7 @@ def estimate(
             ttft_s=ttft,
             decode_tokens_per_s=1 / step,
             total_tokens_per_s=total_tps,
-            decode_bound="compute" if compute_time > memory_time else "memory",
+            decode_bound=bound,
             knee_batch=knee,
             cost_per_million_tokens=cost,
         ),
