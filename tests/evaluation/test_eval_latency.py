@@ -233,7 +233,8 @@ def test_eval_records_local_speed_for_fit_calibration(
 
     shown = runner.invoke(app, ["calibrate", "show", "--json"])
     assert shown.exit_code == 0, shown.output
-    (calibration,) = json.loads(shown.stdout)
+    # The H100 runs llmselect ships calibrate transformers-eager there; this run is the user's own.
+    (calibration,) = [c for c in json.loads(shown.stdout) if not c["shipped"]]
     assert (calibration["engine"], calibration["device"]) == ("cpu", reference_desktop)
     assert calibration["decode_samples"] == 1
     fitted = runner.invoke(app, ["fit", "acme/tiny", "--json"])
