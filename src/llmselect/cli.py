@@ -6,6 +6,7 @@ Heavy modules are imported inside the commands so that `llmselect --help` stays 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +67,10 @@ def main(
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    from llmselect.console import printable_json
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(printable_json(text) + "\n")
 
 
 def fail(exc: LLMSelectError, as_json: bool) -> NoReturn:
@@ -114,6 +118,34 @@ def _count(option: str) -> Callable[[str | None], int | None]:
             raise typer.BadParameter(str(exc), param_hint=option) from None
 
     return parse
+
+
+MAX_CONTEXT = 100_000_000
+"""Tokens no model reads at once (the catalog's longest context is 10M): beyond it, a typo."""
+
+
+def _tokens(option: str, value: str) -> int:
+    """A token count (`--context`, `--prompt`): at least one, at most MAX_CONTEXT."""
+    tokens = _count(option)(value) or 0
+    if not 1 <= tokens <= MAX_CONTEXT:
+        raise typer.BadParameter(
+            f"{value!r} is {tokens:,} tokens; give 1 to {MAX_CONTEXT:,}", param_hint=option
+        )
+    return tokens
+
+
+def _prompt_tokens(prompt: str | None, context: int) -> int | None:
+    """The prompt is part of the context (prompt plus generated tokens), so it fits in it."""
+    if prompt is None:
+        return None
+    tokens = _tokens("--prompt", prompt)
+    if tokens > context:
+        raise typer.BadParameter(
+            f"a prompt of {tokens:,} tokens is longer than the context of {context:,} "
+            "(--context counts prompt plus generated tokens): raise --context or lower --prompt",
+            param_hint="--prompt",
+        )
+    return tokens
 
 
 # --------------------------------------------------------------------------- catalog
@@ -294,21 +326,35 @@ def catalog_import(
         str | None, typer.Option("--id", help="The id to file it under (default: guessed).")
     ] = None,
     family: Annotated[str | None, typer.Option(help="Family name (default: model type).")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Write over an entry with the same id.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Read a model's facts and add it to your catalog, where it behaves like a built-in one."""
     from llmselect.catalog.importers import import_any
-    from llmselect.catalog.user import save_user_card
+    from llmselect.catalog.user import check_model_id, save_user_card, user_files_of
 
+    if model_id is not None:
+        run(as_json, lambda: check_model_id(model_id, option="--id"))
     card = run(as_json, lambda: import_any(source, model_id=model_id, family=family))
-    path = run(as_json, lambda: save_user_card(card))
+    replaced = user_files_of(card.id) if replace else []
+    path = run(as_json, lambda: save_user_card(card, replace=replace))
     if as_json:
-        emit_json({"saved": str(path), "model": card.to_public_dict()})
+        emit_json(
+            {
+                "saved": str(path),
+                "replaced": [str(p) for p in replaced],
+                "model": card.to_public_dict(),
+            }
+        )
         return
     from llmselect.catalog import load_catalog
     from llmselect.console import console, model_detail
 
     console().print(model_detail(card, run(as_json, load_catalog)))
+    for old in replaced:
+        console().print(f"[yellow]replaced[/] {_escape(str(old))}")
     console().print(f"[green]saved[/] {_escape(str(path))}")
 
 
@@ -380,11 +426,19 @@ def license_check(
     """Verdicts for code, weights and data: allowed, conditional, blocked or unknown.
 
     Each reason names its clause and the ancestor or dataset it comes from."""
+    from pydantic import ValidationError
+
     from llmselect.catalog import load_catalog
     from llmselect.licensing.openness import openness
-    from llmselect.licensing.profile import UseProfile, load_profile
+    from llmselect.licensing.profile import FIELDS_OF_USE, UseProfile, load_profile
     from llmselect.licensing.verdicts import license_report
 
+    unknown = [f for f in fields or [] if f.strip().lower() not in FIELDS_OF_USE]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown field of use {unknown[0]!r}; choose from {', '.join(FIELDS_OF_USE)}",
+            param_hint="--field",
+        )
     base = run(as_json, lambda: load_profile(profile_file)) if profile_file else UseProfile()
     overrides = {
         "commercial": commercial,
@@ -401,8 +455,9 @@ def license_check(
         profile = UseProfile.model_validate(
             base.model_dump() | {k: v for k, v in overrides.items() if v is not None}
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc).splitlines()[-1].strip(), param_hint="--field") from None
+    except ValidationError as exc:
+        # The first error's own words: the last line of the text is pydantic's help link.
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--field") from None
     catalog = run(as_json, load_catalog)
     card = run(as_json, lambda: catalog.get(model_id))
     report = license_report(card, catalog, profile)
@@ -563,8 +618,12 @@ def fit(
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.estimate import KV_BYTES, best_fit, default_engine_id, estimate
 
-    context_tokens = _count("--context")(context) or 4096
-    prompt_tokens = _count("--prompt")(prompt)
+    context_tokens = _tokens("--context", context)
+    prompt_tokens = _prompt_tokens(prompt, context_tokens)
+    if price is not None and not (math.isfinite(price) and price >= 0):
+        raise typer.BadParameter(
+            f"{price} is not a price: give 0 or more per device-hour", param_hint="--price"
+        )
     if kv_dtype not in KV_BYTES:
         raise typer.BadParameter(f"choose one of {', '.join(KV_BYTES)}", param_hint="--kv-dtype")
     catalog = run(as_json, load_catalog)
@@ -707,7 +766,7 @@ def calibrate_add(
         raise typer.BadParameter("give --tps, --ttft or both", param_hint="--tps")
     card = run(as_json, lambda: load_catalog().get(model_id))
     device, count = run(as_json, lambda: _target_hardware(gpu))
-    context_tokens = _count("--context")(context) or 4096
+    context_tokens = _tokens("--context", context)
     measurement = Measurement(
         model=card.id,
         device=device.id,
@@ -716,7 +775,7 @@ def calibrate_add(
         quant=run(as_json, lambda: normalize(quant)),
         batch=batch,
         context=context_tokens,
-        prompt_tokens=_count("--prompt")(prompt) or max(1, context_tokens // 2),
+        prompt_tokens=_prompt_tokens(prompt, context_tokens) or max(1, context_tokens // 2),
         decode_tokens_per_s=tps,
         ttft_s=ttft,
         measured_at=datetime.datetime.now(datetime.UTC),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -132,9 +133,52 @@ def _text_rows(path: Path) -> list[Row]:
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise LLMSelectError("a .json dataset is a list of objects", file=path, line=1)
         return [(Where(path, line=index + 1), row) for index, row in enumerate(data)]
-    # The header is line 1, so row k is on line k + 1.
-    reader = csv.DictReader(text.splitlines())
-    return [(Where(path, line=index + 2), dict(row)) for index, row in enumerate(reader)]
+    return _csv_rows(path, text)
+
+
+def _csv_rows(path: Path, text: str) -> list[Row]:
+    """Rows of a CSV file, each with the line it starts on (a quoted field may span lines).
+
+    Every row has as many fields as the header has columns, and every quote closes: csv's
+    lenient defaults would otherwise shift or merge fields without a word."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[Row] = []
+    header: list[str] | None = None
+    header_line = start = 1
+    while True:
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:
+            problem = (
+                "a quoted field is never closed"
+                if "end of data" in str(exc)
+                else f"malformed quoting ({exc})"
+            )
+            raise LLMSelectError(
+                problem,
+                file=path,
+                line=start,
+                hint='close each quote; a quote inside a quoted field is written twice ("")',
+            ) from None
+        if fields is None:
+            return rows
+        where, start = Where(path, line=start), reader.line_num + 1
+        if not fields:
+            continue  # a blank line
+        if header is None:
+            twice = sorted({f for f in fields if fields.count(f) > 1})
+            if twice:
+                raise where.error(f"the header names the column {twice[0]!r} twice")
+            header, header_line = fields, where.line or 1
+            continue
+        if len(fields) != len(header):
+            raise where.error(
+                f"this row has {len(fields)} field{'s' if len(fields) != 1 else ''}; the header "
+                f"(line {header_line}) has {len(header)} columns: {', '.join(header)}",
+                hint="give every row one value per column (an empty one as ,,), and quote a "
+                "value that holds a comma",
+            )
+        rows.append((where, dict(zip(header, fields, strict=True))))
 
 
 def _pyarrow(path: Path) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import re
 import statistics
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from llmselect.atomicfile import write_text_atomic
 from llmselect.evaluation.backends import GenerationSettings, backend_identity, open_backend
 from llmselect.evaluation.backends.base import (
     local_device,
@@ -31,6 +31,7 @@ from llmselect.evaluation.backends.base import (
 )
 from llmselect.evaluation.datasets import Dataset, Item, load_dataset
 from llmselect.evaluation.metrics import load_custom_metric, score
+from llmselect.evaluation.references import check_references
 from llmselect.evaluation.statistics import (
     CorpusStatistic,
     bootstrap_ci,
@@ -127,7 +128,9 @@ def load_study_dataset(study: EvalStudy, base_dir: Path) -> Dataset:
     if study.task.kind == "perplexity":
         # A text to score has no reference: do not warn that every one is empty.
         fields = fields.model_copy(update={"reference": None})
-    return load_dataset(base_dir / spec.path, fields, spec.limit, spec.split)
+    dataset = load_dataset(base_dir / spec.path, fields, spec.limit, spec.split)
+    check_references(study, dataset)  # before any model runs, not when scoring
+    return dataset
 
 
 def _run_chunk(
@@ -422,8 +425,8 @@ def write_results(
                         seed=study.seed,
                     ).model_dump()
                 )
-    _atomic_write(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
-    _atomic_write(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+    write_text_atomic(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
+    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
     return results
 
 
@@ -447,9 +450,3 @@ def _perplexity_comparisons(
         ).model_dump()
         for name, (unit, statistic) in PERPLEXITY_METRICS.items()
     ]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

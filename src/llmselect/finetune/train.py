@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmselect.errors import LLMSelectError, UsageError
+from llmselect.evaluation.backends.weights import use_safetensors
 from llmselect.evaluation.datasets import Item, load_dataset
 from llmselect.evaluation.templates import render
 from llmselect.finetune.curve import BeforeAfter, LearningCurve
@@ -439,7 +440,7 @@ def _load_model(base: BaseModelRef, method: Method, where: str) -> Any:
     from transformers import AutoModelForCausalLM
 
     options: dict[str, Any] = {
-        "use_safetensors": not base.allow_pickle,
+        "use_safetensors": use_safetensors(base.path, base.allow_pickle),
         "trust_remote_code": base.trust_remote_code,
     }
     if method == "qlora":
@@ -847,7 +848,7 @@ def merged_model(base: BaseModelRef, adapter: Path, root: Path) -> Path:
         model = auto.from_pretrained(
             base.path,
             dtype="auto",  # the base's own precision, never 4 bits: merging must not lose it
-            use_safetensors=not base.allow_pickle,
+            use_safetensors=use_safetensors(base.path, base.allow_pickle),
             trust_remote_code=base.trust_remote_code,
         )
         merged = peft.PeftModel.from_pretrained(model, adapter).merge_and_unload()

@@ -1,18 +1,24 @@
 """The HTML report: one file, no network, every string from a card, dataset or output escaped.
 
 Jinja2 renders with autoescape on; the only markup not escaped is the SVG built in `svg.py`
-from numbers and escaped labels. The small script sorts and filters the shortlist from the
-values already in the table cells: no data from the selection is placed inside a script.
+from numbers and escaped labels. The small script (`templates/report.js`) sorts and filters the
+shortlist from the values already in the table cells: no data from the selection is placed
+inside a script, and the page's Content-Security-Policy allows that script alone, by its hash.
+No control character reaches the file (`printable`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
+from markupsafe import Markup
 
+from llmselect.console import printable
 from llmselect.licensing.verdicts import Reason
 from llmselect.report import figures, svg
 from llmselect.selection.result import Entry, Selection
@@ -22,6 +28,15 @@ from llmselect.units import format_count, format_tokens
 def _template_source(name: str) -> str:
     # importlib.resources reads package data from a wheel, a zip or a source checkout alike.
     return (files("llmselect.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+@cache
+def _script() -> tuple[Markup, str]:
+    """The report's script and its CSP source (`sha256-...` of its exact text, as the browser
+    hashes the element's content): no nonce, so the same selection gives the same file."""
+    script = _template_source("report.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    return Markup(script), f"sha256-{digest}"  # noqa: S704 - our own file, not data
 
 
 def _sort_value(value: float | None) -> str:
@@ -91,10 +106,13 @@ def render_html(selection: Selection) -> str:
     detailed = _detailed(selection)
     with_details = {id(e) for e in detailed}
     anchors = {id(e): f"model-{i}" for i, e in enumerate(selection.entries, start=1)}
-    return (
+    script, script_hash = _script()
+    page = (
         _environment()
         .get_template("report.html.j2")
         .render(
+            script=script,
+            script_hash=script_hash,
             s=selection,
             ranked=ranked,
             excluded=excluded,
@@ -108,3 +126,5 @@ def render_html(selection: Selection) -> str:
             grouped_reasons=grouped_reasons,
         )
     )
+    # Escaped, not dropped: a control character in a card shows, and cannot hide, what follows.
+    return printable(page, multiline=True)

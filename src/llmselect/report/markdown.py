@@ -1,13 +1,15 @@
 """The Markdown report: the same decision as the HTML one, for a wiki, a ticket or a diff.
 
 Strings from model cards, datasets and outputs go through `md`, which escapes them so that a
-renderer shows them as text: no HTML tag, link, table break or code span can come from them.
+renderer shows them as text: no HTML tag, link, table break or code span can come from them;
+the whole document then goes through `printable`, so no control character reaches the file.
 """
 
 from __future__ import annotations
 
 import re
 
+from llmselect.console import printable
 from llmselect.licensing.verdicts import Component
 from llmselect.report.figures import gib, number, points
 from llmselect.report.html import grouped_reasons, significance_matrices
@@ -295,4 +297,5 @@ def render_markdown(s: Selection) -> str:
     for e in ranked + [e for e in excluded if e.license or e.fit or e.metrics]:
         out += _detail(s, e)
     out += _reproducibility(s)
-    return "\n".join(out)
+    # `cat report.md` must not drive the terminal: controls from cards and outputs as escapes.
+    return printable("\n".join(out), multiline=True)

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from llmselect.atomicfile import write_text_atomic
 from llmselect.report.html import render_html
 from llmselect.report.markdown import render_markdown
 from llmselect.selection.result import Selection
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # A crash mid-write leaves the previous file whole, never half of a new one; the process id
-    # keeps two runs writing to the same folder from sharing a temporary file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_report(
@@ -35,5 +24,5 @@ def write_report(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in texts.values():
-        _atomic_write(path, text)
+        write_text_atomic(path, text)
     return {kind: path for kind, (path, _) in texts.items()}

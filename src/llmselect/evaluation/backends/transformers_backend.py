@@ -13,6 +13,7 @@ from typing import Any
 
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends.base import Generation, GenerationSettings, apply_stop
+from llmselect.evaluation.backends.weights import use_safetensors
 from llmselect.quiet import quiet_transformers
 
 
@@ -53,7 +54,7 @@ class TransformersBackend:
             with quiet_transformers():
                 self.model: Any = auto_model.from_pretrained(
                     path,
-                    use_safetensors=not allow_pickle,
+                    use_safetensors=use_safetensors(path, allow_pickle),
                     trust_remote_code=trust_remote_code,
                     dtype=torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
                 )
