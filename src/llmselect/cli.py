@@ -885,6 +885,7 @@ def evaluate(
         calibration = _record_eval_speed(study, study_file, results, produced)
     if as_json:
         emit_json({**results, "calibration": calibration} if calibration else results)
+        _exit_if_items_failed(results)
         return
     from llmselect.console import console, eval_summary
 
@@ -897,6 +898,25 @@ def evaluate(
     for entry in (calibration or {}).get("skipped", []):
         if entry["card"]:  # said only where the user named a catalog model
             _stderr(f"not recorded for calibration ({entry['candidate']}): {entry['reason']}")
+    _exit_if_items_failed(results)
+
+
+def _exit_if_items_failed(results: dict[str, Any]) -> None:
+    """Items that got no output are neither stored nor scored: say which and why, and exit 1."""
+    from llmselect.console import err_console
+
+    failed = {name: model for name, model in results["models"].items() if model.get("failed")}
+    for name, model in failed.items():
+        err_console().print(
+            f"[bold red]error:[/] {_escape(name)}: {model['failed']} of "
+            f"{results['dataset']['items']} items got no usable output; they are not stored "
+            "or scored, and rerunning retries them",
+            soft_wrap=True,
+        )
+        for entry in model["errors"][:3]:
+            err_console().print(_escape(f"  {entry['item_id']}: {entry['error']}"), soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _record_eval_speed(

@@ -13,8 +13,9 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Callable
-from itertools import combinations
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import combinations, islice
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 from llmselect.atomicfile import write_text_atomic
 from llmselect.evaluation.backends import GenerationSettings, backend_identity, open_backend
 from llmselect.evaluation.backends.base import (
+    ItemFailed,
     local_device,
     local_dtype,
     local_engine,
@@ -39,8 +41,8 @@ from llmselect.evaluation.statistics import (
     compare_corpus,
     corpus_ci,
 )
-from llmselect.evaluation.store import RunInfo, Sample, Store, cache_key
-from llmselect.evaluation.study import EvalStudy
+from llmselect.evaluation.store import Failure, RunInfo, Sample, Store, cache_key
+from llmselect.evaluation.study import Candidate, EvalStudy
 from llmselect.evaluation.templates import render
 
 Progress = Callable[[str, int, int], None]
@@ -104,12 +106,16 @@ def run_models(
             progress(candidate.name, len(items) - len(pending), len(items))
         if pending:
             reset_peak_memory(backend)
-        step = candidate.batch_size * 4
-        for start in range(0, len(pending), step):
-            chunk = pending[start : start + step]
-            store.put(_run_chunk(study, backend, candidate.name, chunk, prompts, keys))
+        count = len(items) - len(pending)
+        # Committed as they come: a run stopped now keeps all that was produced.
+        for produced in _produced(study, backend, candidate, pending, prompts, keys):
+            if isinstance(produced, Failure):
+                store.put_failure(produced)
+                continue
+            store.put(produced)
+            count += len(produced)
             if progress:
-                progress(candidate.name, len(items) - len(pending) + start + len(chunk), len(items))
+                progress(candidate.name, count, len(items))
         if pending:
             info = RunInfo(
                 device=local_device(backend),
@@ -120,6 +126,93 @@ def run_models(
             store.put_run(backend.name, settings, info)
         backend.close()
     return dataset
+
+
+def _produced(
+    study: EvalStudy,
+    backend: Any,
+    candidate: Candidate,
+    pending: list[Item],
+    prompts: dict[str, str],
+    keys: dict[str, str],
+) -> Iterator[list[Sample] | Failure]:
+    """The outputs of `pending` as they are produced, or why an item got none.
+
+    A server answers each item on its own: items go out one request each, `concurrency` at a
+    time, and each comes back as soon as it is answered. A transformers model generates in
+    batches of `batch_size`, sorted by prompt length so that each pads little, and a batch comes
+    back when it is done; llama.cpp and multiple choice work one item at a time.
+    """
+
+    def run(chunk: list[Item]) -> list[Sample]:
+        return _run_chunk(study, backend, candidate.name, chunk, prompts, keys)
+
+    def failed(chunk: list[Item], exc: ItemFailed) -> Iterator[Failure]:
+        for item in chunk:
+            yield Failure(
+                cache_key=keys[item.id], model=candidate.name, item_id=item.id, error=str(exc)
+            )
+
+    if candidate.openai:
+        for chunk, answer in _as_answered(pending, run, candidate.concurrency):
+            if isinstance(answer, ItemFailed):
+                yield from failed(chunk, answer)
+            else:
+                yield answer
+        return
+    size = 1
+    if candidate.transformers and study.task.kind != "multiple_choice":
+        size = candidate.batch_size
+        if study.task.kind == "generate":
+            pending = sorted(pending, key=lambda i: len(prompts[i.id]))
+    for start in range(0, len(pending), size):
+        chunk = pending[start : start + size]
+        try:
+            samples = run(chunk)
+        except ItemFailed as exc:
+            yield from failed(chunk, exc)
+            continue
+        yield samples
+
+
+def _as_answered(
+    items: list[Item], run: Callable[[list[Item]], list[Sample]], concurrency: int
+) -> Iterator[tuple[list[Item], list[Sample] | ItemFailed]]:
+    """`run` on each item alone, `concurrency` at once, each result yielded as it arrives.
+
+    A few more are queued than run, so that no request waits for the store. Any other error
+    stops the run: nothing more is sent, what is already on its way is waited for and yielded
+    (so it is kept), then the error is raised.
+    """
+    waiting = iter(items)
+    running: dict[Future[list[Sample]], Item] = {}
+    stop: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
+        while True:
+            if stop is None:
+                for item in islice(waiting, 2 * concurrency - len(running)):
+                    running[pool.submit(run, [item])] = item
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                answer: list[Sample] | ItemFailed
+                try:
+                    answer = future.result()
+                except ItemFailed as exc:
+                    answer = exc
+                except Exception as exc:
+                    stop = stop or exc
+                    for queued in [f for f in running if f.cancel()]:
+                        del running[queued]
+                    continue
+                yield [item], answer
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if stop is not None:
+        raise stop
 
 
 def load_study_dataset(study: EvalStudy, base_dir: Path) -> Dataset:
@@ -403,6 +496,7 @@ def write_results(
             "device": run.device if run else None,
             "dtype": run.dtype if run else None,
             "engine": run.engine if run else None,
+            **_failed(store, [keys[i.id] for i in items if keys[i.id] not in stored]),
         }
     names = list(per_model)
     for a, b in combinations(names, 2):
@@ -428,6 +522,20 @@ def write_results(
     write_text_atomic(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
     write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
     return results
+
+
+ERRORS_LISTED = 10
+"""Failed items whose error results.json lists (`failed` counts them all)."""
+
+
+def _failed(store: Store, missing: list[str]) -> dict[str, Any]:
+    """How many items got no output in the last run, and the first ones' errors."""
+    failures = store.failures(missing)
+    listed = [failures[key] for key in missing if key in failures][:ERRORS_LISTED]
+    return {
+        "failed": len(failures),
+        "errors": [{"item_id": f.item_id, "error": f.error} for f in listed],
+    }
 
 
 def _perplexity_comparisons(

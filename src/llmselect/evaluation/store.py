@@ -4,7 +4,8 @@ Rows are keyed by a hash of the backend, the prompt and the generation settings,
 `--resume` after a crash) skips what is done and never stores an item twice. Scores are not
 stored: they are recomputed from the outputs, so a metric can change without rerunning models.
 A second table keeps what is measured per run rather than per item (where the model ran, with
-which engine, its peak device memory), so a resumed study still reports them.
+which engine, its peak device memory), so a resumed study still reports them. A third keeps why
+an item got no output (its last error), to report it; it is not an output, so a rerun retries it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ CREATE TABLE IF NOT EXISTS runs (
 )
 """
 
+FAILURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS failures (
+    cache_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    created TEXT DEFAULT CURRENT_TIMESTAMP
+)
+"""
+
 RUNS_ADDED_COLUMNS = {"engine": "TEXT"}
 """Columns added to `runs` since stores were first written: an older store gains them (empty)."""
 
@@ -90,6 +101,15 @@ class Sample(BaseModel):
     ttft_s: float | None = None
 
 
+class Failure(BaseModel):
+    """An item that got no usable output, and why (the last error, as shown to the user)."""
+
+    cache_key: str
+    model: str
+    item_id: str
+    error: str
+
+
 class RunInfo(BaseModel):
     """Where a backend ran, how, and the most device memory it held (None off CUDA)."""
 
@@ -115,8 +135,13 @@ class Store:
         try:
             self.db = sqlite3.connect(path)
             self.db.execute("PRAGMA journal_mode=WAL")  # a crash mid-write loses nothing committed
+            # Each output is its own transaction: in WAL mode NORMAL syncs at checkpoints, not at
+            # every commit, and a killed process still loses nothing committed (a power cut may
+            # lose the last ones, never corrupt the store).
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(SCHEMA)
             self.db.execute(RUNS_SCHEMA)
+            self.db.execute(FAILURES_SCHEMA)
             self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
             raise LLMSelectError(f"not a usable result store: {exc}", file=path) from exc
@@ -144,8 +169,11 @@ class Store:
         return found
 
     def put(self, samples: list[Sample]) -> None:
-        """Save a batch in one transaction; a key already stored is left as it is."""
+        """Save outputs in one transaction; a key already stored is left as it is."""
         with self.db:
+            self.db.executemany(
+                "DELETE FROM failures WHERE cache_key = ?", [(s.cache_key,) for s in samples]
+            )
             self.db.executemany(
                 INSERT,
                 [
@@ -187,6 +215,31 @@ class Store:
                     ttft_s=row[9],
                 )
         return result
+
+    def put_failure(self, failure: Failure) -> None:
+        """Record why an item got no output (replacing an earlier reason); nothing is stored
+        under its key, so the next run tries it again."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO failures (cache_key, model, item_id, error) "
+                "VALUES (?, ?, ?, ?)",
+                (failure.cache_key, failure.model, failure.item_id, failure.error),
+            )
+
+    def failures(self, keys: list[str]) -> dict[str, Failure]:
+        """The recorded failures of these keys (none for a key whose output is stored)."""
+        found: dict[str, Failure] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT cache_key, model, item_id, error FROM failures "  # noqa: S608
+                f"WHERE cache_key IN ({marks})",
+                chunk,
+            )
+            for key, model, item_id, error in rows:
+                found[key] = Failure(cache_key=key, model=model, item_id=item_id, error=error)
+        return found
 
     def put_run(self, backend: str, settings: dict[str, Any], info: RunInfo) -> None:
         with self.db:

@@ -112,6 +112,9 @@ class Candidate(Strict):
     retries: int = Field(default=4, ge=0, le=20)
     retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
     """First wait before a retry; it doubles each time."""
+    allow_insecure_http: bool = False
+    """Send OPENAI_API_KEY (or the URL's password) over plain http:// to a host that is neither
+    this machine nor on a private network: only on a network you trust."""
     allow_pickle: bool = False
     trust_remote_code: bool = False
     compile: bool | Literal["auto"] = "auto"
@@ -130,6 +133,13 @@ class Candidate(Strict):
                 "compile applies to transformers candidates only (llama.cpp and servers decode "
                 "their own way): remove it"
             )
+        return value
+
+    @field_validator("allow_insecure_http")
+    @classmethod
+    def _insecure_http_is_for_servers(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("openai"):
+            raise ValueError("allow_insecure_http applies to openai candidates only: remove it")
         return value
 
     @model_validator(mode="after")

@@ -24,7 +24,10 @@ def backend_identity(candidate: Candidate, base_dir: Path) -> str:
         return f"transformers:{(base_dir / candidate.transformers).resolve()}"
     if candidate.gguf:
         return f"gguf:{(base_dir / candidate.gguf).resolve()}"
-    return f"openai:{candidate.openai}:{candidate.model}"
+    from llmselect.evaluation.backends.openai_http import redact_url
+
+    # Without the URL's password: the identity is written to the store and to results.json.
+    return f"openai:{redact_url(candidate.openai or '')}:{candidate.model}"
 
 
 def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
@@ -55,6 +58,7 @@ def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
             timeout_s=candidate.timeout_s,
             retries=candidate.retries,
             backoff_s=candidate.retry_backoff_s,
+            allow_insecure_http=candidate.allow_insecure_http,
         )
     from llmselect.evaluation.backends.gguf_backend import GGUFBackend
 

@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from llmselect.errors import LLMSelectError
+
 
 class GenerationSettings(BaseModel):
     max_tokens: int = 64
@@ -23,6 +25,11 @@ class Generation(BaseModel):
     """End-to-end time of this answer (for a local batch: the batch's time over its prompts)."""
     ttft_s: float | None = None
     """Time to first token, where the backend streams."""
+
+
+class ItemFailed(LLMSelectError):
+    """One item got no usable output (a server answered a web page, or kept cutting its stream):
+    the runner records it, stores nothing for it, goes on with the others and reports it."""
 
 
 class Backend(Protocol):
