@@ -586,7 +586,7 @@ def calibration_table(
             Text(c.device),
             f"{base.bandwidth_efficiency:.2f} → {c.bandwidth_efficiency:.2f}",
             f"{base.compute_efficiency:.2f} → {c.compute_efficiency:.2f}",
-            f"{c.decode_overhead_per_layer_s * 1000:.2f} / {c.prefill_overhead_per_layer_s * 1000:.2f}",
+            f"{c.decode_overhead_per_layer_s * 1e3:.2f} / {c.prefill_overhead_per_layer_s * 1e3:.2f}",
             f"{c.decode_samples} decode, {c.prefill_samples} prefill",
             "llmselect" if c.shipped else "yours",
         )
