@@ -586,7 +586,10 @@ def calibration_table(
             Text(c.device),
             f"{base.bandwidth_efficiency:.2f} → {c.bandwidth_efficiency:.2f}",
             f"{base.compute_efficiency:.2f} → {c.compute_efficiency:.2f}",
-            f"{c.decode_overhead_per_layer_s * 1e3:.2f} / {c.prefill_overhead_per_layer_s * 1e3:.2f}",
+            " / ".join(
+                f"{cost * 1e3:.2f}"
+                for cost in (c.decode_overhead_per_layer_s, c.prefill_overhead_per_layer_s)
+            ),
             f"{c.decode_samples} decode, {c.prefill_samples} prefill",
             "llmselect" if c.shipped else "yours",
         )
