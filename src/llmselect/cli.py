@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from llmselect import __version__
 from llmselect.errors import LLMSelectError
@@ -28,7 +30,33 @@ if TYPE_CHECKING:
     from llmselect.sizing.estimate import Fit
     from llmselect.sizing.hardware import Device
 
+
+class _Guarded(TyperGroup):
+    """The floor under every command: an exception no error message was written for becomes one
+    line and a hint, never a traceback (`llmselect --debug ...` shows it)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["llmselect.args"] = list(args)  # to answer in JSON where --json was asked
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (TyperException, typer.Exit, typer.Abort):  # usage errors and exits: as they are
+            raise
+        except Exception as exc:
+            if ctx.meta.get("llmselect.debug"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            error = LLMSelectError(
+                f"unexpected {type(exc).__name__}" + (f": {first}" if first else ""),
+                hint="rerun with `llmselect --debug ...` to see where it happened, and report it",
+            )
+            fail(error, "--json" in ctx.meta.get("llmselect.args", []))
+
+
 app = typer.Typer(
+    cls=_Guarded,
     help="Choose an open-source LLM for your hardware, data and legal constraints.",
     no_args_is_help=True,
     add_completion=False,
@@ -59,11 +87,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
 ) -> None:
     """llmselect answers: which open LLM, on which hardware, under which license, and how well."""
+    ctx.meta["llmselect.debug"] = debug
 
 
 def emit_json(data: Any) -> None:
@@ -847,10 +880,11 @@ def evaluate(
     Outputs are stored as they come: rerunning after a crash or Ctrl-C resumes where it stopped."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    from llmselect.evaluation.runner import run_models, write_results
+    from llmselect.evaluation.runner import check_out_dir, run_models, write_results
     from llmselect.evaluation.store import Store
     from llmselect.evaluation.study import load_study
 
+    run(as_json, lambda: check_out_dir(out))  # results that could not be written: say so first
     study = run(as_json, lambda: load_study(study_file))
     base_dir = study_file.resolve().parent
     store_path = store or out / "store.sqlite"

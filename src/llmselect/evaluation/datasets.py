@@ -10,6 +10,7 @@ reported, not silently kept or dropped.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import hashlib
@@ -25,6 +26,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmselect.errors import LLMSelectError
 
 MAX_BYTES = 500_000_000
+MAX_LINE_BYTES = 1_000_000
+"""A longer line (JSONL, CSV) or item input is an error before anything runs: a 50 MB line
+would exhaust memory in the tokenizer and the model. The study's `dataset.max_line_bytes`."""
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16's, which it starts with
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+"""A byte-order mark says the encoding for sure: such a file is read in it."""
 TEXT_SUFFIXES = (".jsonl", ".json", ".csv")
 TABLE_SUFFIXES = (".parquet", ".arrow")
 DEFAULT_SPLITS = ("test", "validation", "train")
@@ -107,9 +119,49 @@ Row = tuple[Where, dict[str, Any]]
 # -- one file ------------------------------------------------------------------------------
 
 
-def _text_rows(path: Path) -> list[Row]:
+def read_text(path: Path) -> str:
+    """UTF-8, or UTF-8, UTF-16 or UTF-32 with a byte-order mark; anything else is an error that
+    names the line and the byte, rather than a text read wrongly."""
+    data = path.read_bytes()
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise LLMSelectError(
+            f"not valid {encoding.upper()}: byte 0x{data[exc.start]:02x} at column {column}",
+            file=path,
+            line=line,
+            hint="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.jsonl > out.jsonl`)",
+        ) from None
+    if encoding == "utf-8" and "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise LLMSelectError(
+            "a NUL byte: this looks like UTF-16 or UTF-32 without a byte-order mark",
+            file=path,
+            line=line,
+            hint="save the file as UTF-8 (e.g. `iconv -f utf-16le -t utf-8 in.jsonl > out.jsonl`)",
+        )
+    return text
+
+
+def _check_length(where: Where, text: str, limit: int, what: str = "line") -> None:
+    # Characters first: a line is never shorter in UTF-8 bytes than in characters.
+    if len(text) > limit // 4 and len(text.encode("utf-8", "surrogatepass")) > limit:
+        raise where.error(
+            f"the {what} is {len(text.encode('utf-8', 'surrogatepass')):,} bytes long, over the "
+            f"limit of {limit:,}",
+            hint="shorten it, or raise `max_line_bytes:` under `dataset:` in the study",
+        )
+
+
+def _text_rows(path: Path, max_line_bytes: int = MAX_LINE_BYTES) -> list[Row]:
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
+    if suffix in (".jsonl", ".csv"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            _check_length(Where(path, line=number), line, max_line_bytes)
     if suffix == ".jsonl":
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -211,10 +263,10 @@ def _table_rows(path: Path) -> list[Row]:
     return [(Where(path, row=index), row) for index, row in enumerate(table.to_pylist())]
 
 
-def _file_rows(path: Path) -> list[Row]:
+def _file_rows(path: Path, max_line_bytes: int) -> list[Row]:
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        return _text_rows(path)
+        return _text_rows(path, max_line_bytes)
     if suffix in TABLE_SUFFIXES:
         return _table_rows(path)
     raise LLMSelectError(
@@ -369,9 +421,9 @@ def _digest(files: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def _all_rows(files: list[Path]) -> Iterator[Row]:
+def _all_rows(files: list[Path], max_line_bytes: int) -> Iterator[Row]:
     for path in files:
-        yield from _file_rows(path)
+        yield from _file_rows(path, max_line_bytes)
 
 
 def _default_id(where: Where, several_files: bool) -> str:
@@ -413,9 +465,10 @@ def load_dataset(
     fields: FieldMap | None = None,
     limit: int | None = None,
     split: str | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Dataset:
     """Read a dataset file or folder; `split` picks one split of a folder (default: test, then
-    validation, then train)."""
+    validation, then train). A line or an input over `max_line_bytes` is an error."""
     fields = fields or FieldMap()
     chosen, files, ignored = _sources(path, split)
     digest = _digest(files, path)
@@ -428,13 +481,14 @@ def load_dataset(
     ]
     seen_ids: dict[str, Where] = {}
     seen_inputs: dict[str, Where] = {}
-    for where, row in _all_rows(files):
+    for where, row in _all_rows(files, max_line_bytes):
         if fields.input not in row or row[fields.input] in (None, ""):
             raise where.error(
                 f"missing input field {fields.input!r}",
                 field=fields.input,
                 hint="map the right column with `fields: {input: <column>}`",
             )
+        _check_length(where, str(row[fields.input]), max_line_bytes, what="input")
         reference = row.get(fields.reference) if fields.reference else None
         choices = None
         if fields.choices:

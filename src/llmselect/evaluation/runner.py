@@ -13,6 +13,7 @@ import json
 import math
 import re
 import statistics
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import combinations, islice
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from llmselect.atomicfile import write_text_atomic
+from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends import GenerationSettings, backend_identity, open_backend
 from llmselect.evaluation.backends.base import (
     ItemFailed,
@@ -32,7 +34,9 @@ from llmselect.evaluation.backends.base import (
     reset_peak_memory,
 )
 from llmselect.evaluation.datasets import Dataset, Item, load_dataset
+from llmselect.evaluation.lengths import fit_prompts, tokens_of
 from llmselect.evaluation.metrics import load_custom_metric, score
+from llmselect.evaluation.prompts import stored_prompts
 from llmselect.evaluation.references import check_references
 from llmselect.evaluation.statistics import (
     CorpusStatistic,
@@ -43,16 +47,42 @@ from llmselect.evaluation.statistics import (
 )
 from llmselect.evaluation.store import Failure, RunInfo, Sample, Store, cache_key
 from llmselect.evaluation.study import Candidate, EvalStudy
-from llmselect.evaluation.templates import render
 
 Progress = Callable[[str, int, int], None]
 """Called with (model, items done, items in all) as outputs are stored."""
 
 
-def _prompts(study: EvalStudy, dataset: Dataset) -> tuple[list[Item], dict[str, str]]:
+def _prompts(study: EvalStudy, dataset: Dataset, store: Store) -> tuple[list[Item], dict[str, str]]:
+    """The scored items and their prompts, rendered once and kept in the store: a run, its
+    resume and its results all read the same text (see `prompts`)."""
     examples = dataset.items[: study.task.few_shot]
     items = dataset.items[study.task.few_shot :]
-    return items, {i.id: render(study.task.template, i, examples) for i in items}
+    return items, stored_prompts(store, study.task.template, items, examples, dataset.path)
+
+
+def _fit(
+    study: EvalStudy,
+    backend: Any,
+    candidate: Candidate,
+    pending: list[Item],
+    prompts: dict[str, str],
+    keys: dict[str, str],
+    store: Store,
+    file: str,
+) -> tuple[dict[str, str], list[Item]]:
+    """The prompts to send, fitted to the model's context before it runs (see `lengths`). An
+    item the policy skips is stored with no output, so results list it and a rerun moves on."""
+    if not pending:
+        return {}, []
+    chat = backend.chat_prompt if study.task.chat and candidate.transformers else None
+    fitted = fit_prompts(study, tokens_of(backend, candidate), pending, prompts, chat, file)
+    store.put(
+        [
+            Sample(cache_key=keys[i], model=candidate.name, item_id=i, prompt=prompts[i])
+            for i in fitted.skipped
+        ]
+    )
+    return fitted.prompts, [i for i in pending if i.id in fitted.prompts]
 
 
 def _settings(study: EvalStudy) -> dict[str, Any]:
@@ -60,8 +90,11 @@ def _settings(study: EvalStudy) -> dict[str, Any]:
     if task.kind == "perplexity":
         window = {"max_length": task.max_length} if task.max_length else {}
         return {"kind": task.kind, **window}
-    # `chat` joins the key only when set, so stores written before it existed stay valid.
-    chat = {"chat": True} if task.chat else {}
+    # `chat` and the policy join the key only when set, so older stores stay valid; a policy
+    # that cuts or skips long prompts changes what was measured.
+    chat: dict[str, Any] = {"chat": True} if task.chat else {}
+    if task.on_long_prompt != "error":
+        chat["on_long_prompt"] = task.on_long_prompt
     if task.kind == "multiple_choice":
         return {"kind": task.kind, "choice_prefix": task.choice_prefix, **chat}
     return {
@@ -95,20 +128,21 @@ def run_models(
 ) -> Dataset:
     """Produce (or find stored) outputs for every candidate and item."""
     dataset = load_study_dataset(study, base_dir)
-    items, prompts = _prompts(study, dataset)
+    items, prompts = _prompts(study, dataset, store)
     settings = _settings(study)
     for candidate in study.candidates:
         backend = open_backend(candidate, base_dir)
         keys = _keys(study, backend.name, items, prompts, settings)
         done = store.done(list(keys.values()))
         pending = [i for i in items if keys[i.id] not in done]
+        sent, pending = _fit(study, backend, candidate, pending, prompts, keys, store, dataset.path)
         if progress:
             progress(candidate.name, len(items) - len(pending), len(items))
         if pending:
             reset_peak_memory(backend)
         count = len(items) - len(pending)
         # Committed as they come: a run stopped now keeps all that was produced.
-        for produced in _produced(study, backend, candidate, pending, prompts, keys):
+        for produced in _produced(study, backend, candidate, pending, sent, keys):
             if isinstance(produced, Failure):
                 store.put_failure(produced)
                 continue
@@ -221,7 +255,9 @@ def load_study_dataset(study: EvalStudy, base_dir: Path) -> Dataset:
     if study.task.kind == "perplexity":
         # A text to score has no reference: do not warn that every one is empty.
         fields = fields.model_copy(update={"reference": None})
-    dataset = load_dataset(base_dir / spec.path, fields, spec.limit, spec.split)
+    dataset = load_dataset(
+        base_dir / spec.path, fields, spec.limit, spec.split, max_line_bytes=spec.max_line_bytes
+    )
     check_references(study, dataset)  # before any model runs, not when scoring
     return dataset
 
@@ -351,7 +387,7 @@ def _builtin(name: str, options: dict[str, Any], output: str, ref: object) -> fl
 
 
 def _item_scores(
-    study: EvalStudy, item: Item, sample: Sample, scorers: dict[str, Scorer]
+    study: EvalStudy, item: Item, sample: Sample, scorers: dict[str, Scorer], file: str
 ) -> dict[str, float]:
     if study.task.kind == "perplexity":
         return _perplexity_scores(_perplexity_parts(sample))
@@ -366,7 +402,31 @@ def _item_scores(
             "acc": float(best == item.reference),
             "acc_norm": float(best_norm == item.reference),
         }
-    return {name: scorer(sample.output or "", item.reference) for name, scorer in scorers.items()}
+    return {
+        name: _score(name, scorer, sample.output or "", item, file)
+        for name, scorer in scorers.items()
+    }
+
+
+def _score(name: str, scorer: Scorer, output: str, item: Item, file: str) -> float:
+    """One metric on one item; a metric that fails names the item, and the outputs stay stored."""
+    try:
+        return scorer(output, item.reference)
+    except Exception as exc:  # a user's metric may raise anything
+        known = isinstance(exc, LLMSelectError)
+        why = exc.message if isinstance(exc, LLMSelectError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, LLMSelectError) and exc.file:
+            why += f" ({exc.file})"
+        raise LLMSelectError(
+            f"metric {name!r} failed on item {item.id!r}: {why}",
+            file=item.file or file,
+            line=item.line,
+            field=f"metrics.{name}",
+            hint=(exc.hint if isinstance(exc, LLMSelectError) and exc.hint else None)
+            or "fix the metric; every output is kept in the store, so the next run scores them "
+            "without running the models again"
+            + ("" if known else " (the metric's traceback: rerun with `llmselect --debug`)"),
+        ) from exc
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -414,16 +474,41 @@ def _metric_summary(interval: dict[str, Any], higher_is_better: bool) -> dict[st
     return {**interval, "higher_is_better": higher_is_better}
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Fail before anything runs where results could not be written: `--out` is a file, or a
+    folder that cannot be made or written to."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LLMSelectError(
+            "--out names a file; results go into a folder",
+            file=out_dir,
+            field="--out",
+            hint="give a folder (it is made if it does not exist)",
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise LLMSelectError(
+            f"cannot write results into this folder: {exc.strerror or exc}",
+            file=out_dir,
+            field="--out",
+            hint="give a folder you can write to",
+        ) from None
+
+
 def write_results(
     study: EvalStudy, base_dir: Path, dataset: Dataset, store: Store, out_dir: Path
 ) -> dict[str, Any]:
-    items, prompts = _prompts(study, dataset)
+    items, prompts = _prompts(study, dataset, store)
     settings = _settings(study)
     perplexity = study.task.kind == "perplexity"
     scorers = _scorers(study, base_dir) if study.task.kind == "generate" else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     per_model: dict[str, dict[str, list[float]]] = {}
     parts_per_model: dict[str, dict[str, list[float]]] = {}
+    ids_per_model: dict[str, list[str]] = {}
+    """The items each model's scores are of, in order: comparisons pair on those both have."""
     lines: list[str] = []
     results: dict[str, Any] = {
         "study": study.name,
@@ -445,12 +530,18 @@ def write_results(
         scores: dict[str, list[float]] = {}
         parts: dict[str, list[float]] = {"loglikelihood": [], "words": [], "bytes": []}
         found: list[Sample] = []
+        ids: list[str] = []
+        skipped: list[str] = []
         for item in items:
             sample = stored.get(keys[item.id])
             if sample is None:
                 continue
+            if sample.output is None and sample.loglikelihoods is None:
+                skipped.append(item.id)  # too long for the context: `on_long_prompt: skip`
+                continue
             found.append(sample)
-            item_scores = _item_scores(study, item, sample, scorers)
+            ids.append(item.id)
+            item_scores = _item_scores(study, item, sample, scorers, dataset.path)
             for name, value in item_scores.items():
                 scores.setdefault(name, []).append(value)
             line: dict[str, Any] = {
@@ -470,6 +561,7 @@ def write_results(
             lines.append(json.dumps(line, ensure_ascii=False))
         per_model[candidate.name] = scores
         parts_per_model[candidate.name] = parts
+        ids_per_model[candidate.name] = ids
         if perplexity:
             summary = {
                 name: _metric_summary(
@@ -496,24 +588,28 @@ def write_results(
             "device": run.device if run else None,
             "dtype": run.dtype if run else None,
             "engine": run.engine if run else None,
+            "skipped": skipped,
             **_failed(store, [keys[i.id] for i in items if keys[i.id] not in stored]),
         }
     names = list(per_model)
     for a, b in combinations(names, 2):
+        both = set(ids_per_model[a]) & set(ids_per_model[b])
+        in_a, in_b = _paired(ids_per_model[a], both), _paired(ids_per_model[b], both)
         if perplexity:
             results["comparisons"] += _perplexity_comparisons(
-                a, parts_per_model[a], b, parts_per_model[b], study.seed
+                a, _pick(parts_per_model[a], in_a), b, _pick(parts_per_model[b], in_b), study.seed
             )
             continue
-        for metric in per_model[a]:
-            if metric in per_model[b] and len(per_model[a][metric]) == len(per_model[b][metric]):
-                binary = all(v in (0.0, 1.0) for v in per_model[a][metric] + per_model[b][metric])
+        scores_a, scores_b = _pick(per_model[a], in_a), _pick(per_model[b], in_b)
+        for metric in scores_a:
+            if metric in scores_b and scores_a[metric]:
+                binary = all(v in (0.0, 1.0) for v in scores_a[metric] + scores_b[metric])
                 results["comparisons"].append(
                     compare(
                         a,
-                        per_model[a][metric],
+                        scores_a[metric],
                         b,
-                        per_model[b][metric],
+                        scores_b[metric],
                         metric=metric,
                         binary=binary,
                         seed=study.seed,
@@ -522,6 +618,15 @@ def write_results(
     write_text_atomic(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
     write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
     return results
+
+
+def _paired(ids: list[str], both: set[str]) -> list[int]:
+    return [index for index, item_id in enumerate(ids) if item_id in both]
+
+
+def _pick(values: dict[str, list[float]], positions: list[int]) -> dict[str, list[float]]:
+    """Each list at the positions of the items both models have, so pairs are of one item."""
+    return {name: [column[i] for i in positions] for name, column in values.items()}
 
 
 ERRORS_LISTED = 10

@@ -129,6 +129,12 @@ def cache_key(backend: str, prompt: str, settings: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+DAMAGED_HINT = (
+    "restore it from a copy, or move it aside and run again (or pass --fresh): the outputs it "
+    "held are then produced again"
+)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,8 +149,18 @@ class Store:
             self.db.execute(RUNS_SCHEMA)
             self.db.execute(FAILURES_SCHEMA)
             self._add_missing_columns()
+            # Damaged pages show only when read: check them all now, before any model runs.
+            problems = [str(row[0]) for row in self.db.execute("PRAGMA quick_check")]
         except sqlite3.DatabaseError as exc:
-            raise LLMSelectError(f"not a usable result store: {exc}", file=path) from exc
+            raise LLMSelectError(
+                f"not a usable result store: {exc}", file=path, hint=DAMAGED_HINT
+            ) from None
+        if problems != ["ok"]:
+            self.db.close()
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise LLMSelectError(
+                f"the result store is damaged: {problems[0]}{more}", file=path, hint=DAMAGED_HINT
+            )
         self.path = path
 
     def _add_missing_columns(self) -> None:

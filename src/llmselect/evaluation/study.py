@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmselect.evaluation.datasets import FieldMap
+from llmselect.evaluation.datasets import MAX_LINE_BYTES, FieldMap
 from llmselect.yamlfile import load_yaml, validate
 
 
@@ -40,6 +40,8 @@ class DatasetSpec(Strict):
     limit: int | None = Field(default=None, ge=1)
     split: str | None = None
     """For a dataset folder: the split to read (default: test, then validation, then train)."""
+    max_line_bytes: int = Field(default=MAX_LINE_BYTES, ge=1)
+    """A longer line (JSONL, CSV) or item input is an error before any model runs."""
 
 
 class TaskSpec(Strict):
@@ -57,6 +59,9 @@ class TaskSpec(Strict):
     """Put between the prompt and each choice when scoring log-likelihoods (lm-eval's default)."""
     max_length: int | None = Field(default=None, ge=2, le=1_048_576)
     """Perplexity: tokens per rolling window (default: the model's own maximum length)."""
+    on_long_prompt: Literal["error", "truncate_left", "truncate_right", "skip"] = "error"
+    """A prompt that does not fit the model's context with `max_tokens` (or its longest choice):
+    stop before running and name it, keep its end or its start, or leave the item out."""
 
     @model_validator(mode="after")
     def _perplexity_scores_text_as_is(self) -> TaskSpec:

@@ -27,9 +27,26 @@ def import_any(source: str, *, model_id: str | None = None, family: str | None =
         raise LLMSelectError(
             "unsupported file", file=path, hint="give a model folder, a .gguf file or a Hub repo id"
         )
+    if _looks_local(source):
+        raise LLMSelectError(
+            "no such file or folder",
+            file=path,
+            hint="check the path; a Hub repo id is `org/name`, without `./`, `/` or `~`",
+        )
     if re.fullmatch(r"[\w.\-]+/[\w.\-]+", source):
         return import_from_hub(source, model_id=model_id, family=family)
     raise LLMSelectError(
         f"{source!r} is neither a local path nor a Hub repo id",
         hint="give a model folder, a .gguf file, or an id like org/name",
+    )
+
+
+def _looks_local(source: str) -> bool:
+    """A path, not a Hub id: an id never starts with `.`, `/` or `~`, has at most one `/`, and
+    names a repository, not a .gguf file."""
+    return (
+        source.startswith((".", "/", "~"))
+        or "\\" in source
+        or source.count("/") > 1
+        or source.lower().endswith(".gguf")
     )

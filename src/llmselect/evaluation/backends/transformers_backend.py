@@ -7,6 +7,8 @@ lm-evaluation-harness does: the continuation's tokens scored after the context's
 
 from __future__ import annotations
 
+import json
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends.base import Generation, GenerationSettings, apply_stop
 from llmselect.evaluation.backends.weights import use_safetensors
 from llmselect.quiet import quiet_transformers
+
+CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json", "tokenizer_config.json")
+"""Where transformers looks for a chat template, first found first."""
 
 
 class TransformersBackend:
@@ -41,7 +46,10 @@ class TransformersBackend:
             ) from exc
         if not (path / "config.json").is_file():
             raise LLMSelectError("not a model folder (no config.json)", file=path)
+        if not trust_remote_code:
+            _no_remote_code(path)
         self.name = name
+        self.path = path
         self.batch_size = batch_size
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -66,6 +74,20 @@ class TransformersBackend:
                 hint="llmselect loads safetensors weights only; allow_pickle: true in the study "
                 "accepts .bin files (pickle can run code: only for weights you trust)",
             ) from exc
+        except pickle.UnpicklingError as exc:
+            # torch.load(weights_only=True) found more than tensors in the pickle: refused.
+            why = [line for line in str(exc).splitlines() if line.strip()]
+            detail = why[-2].strip() if len(why) > 1 else "not plain tensors"
+            raise LLMSelectError(
+                "refused to load the pickled weights: they hold more than tensors, and could "
+                f"run code when loaded (torch: {detail[:200]})",
+                file=next(iter(sorted(path.glob("*.bin"))), path),
+                hint="convert the weights to safetensors where you trust them, or use another "
+                "copy of the model",
+            ) from None
+        except Exception as exc:
+            # A truncated or corrupt safetensors file, a config transformers cannot read...
+            raise _unreadable(path, exc) from None
         self.model.eval()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
@@ -105,10 +127,31 @@ class TransformersBackend:
                 field="task.chat",
                 hint="set `chat: false` and write the prompt format in `template`",
             )
+        from jinja2 import TemplateError
+
         messages = [{"role": "user", "content": prompt}]
-        return str(
-            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        )
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except TemplateError as exc:
+            # transformers renders chat templates in Jinja's sandbox: a blocked access lands here.
+            raise LLMSelectError(
+                f"the model's chat template failed: {type(exc).__name__}: {exc}",
+                file=next(
+                    (self.path / n for n in CHAT_TEMPLATE_FILES if (self.path / n).is_file()),
+                    self.path,
+                ),
+                field="task.chat",
+                hint="the sandbox refuses what the template tries; set `chat: false` and write "
+                "the prompt format in `template`, or fix the model's chat template",
+            ) from None
+        return str(text)
+
+    @property
+    def tokens(self) -> LocalTokens:
+        """The tokenizer and context, to check prompts against before running."""
+        return LocalTokens(self)
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[Generation]:
         from llmselect.evaluation.backends.transformers_hooks import FirstTokenClock, stop_in_output
@@ -254,3 +297,85 @@ class TransformersBackend:
 
     def close(self) -> None:
         del self.model
+
+
+class LocalTokens:
+    """Prompts measured as `generate` and `loglikelihoods` encode them."""
+
+    def __init__(self, backend: TransformersBackend) -> None:
+        from llmselect.evaluation.backends.base import model_max_length
+
+        self.tokenizer = backend.tokenizer
+        self.context = model_max_length(backend.model.config, backend.tokenizer)
+        self.source = f"{backend.path / 'config.json'}"
+
+    def count(self, texts: list[str]) -> list[int]:
+        from transformers.utils import logging as hf_logging
+
+        # A prompt over the model's length is what is being looked for: no warning about it.
+        logging: Any = hf_logging
+        previous = logging.get_verbosity()
+        logging.set_verbosity_error()
+        try:
+            return [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
+        finally:
+            logging.set_verbosity(previous)
+
+    def cut(self, text: str, tokens: int, side: str) -> str:
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = encoded["offset_mapping"]
+        if tokens >= len(spans):
+            return text
+        # Cut at a token's edge in the text, so no character is split or changed by decoding.
+        return text[spans[-tokens][0] :] if side == "left" else text[: spans[tokens - 1][1]]
+
+
+def _no_remote_code(path: Path) -> None:
+    """A folder whose config maps its classes to its own Python files runs that code: refuse
+    it by name, before transformers asks for the flag in its own words."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # transformers reports an unreadable config
+    if isinstance(config, dict) and config.get("auto_map"):
+        from transformers import CONFIG_MAPPING
+
+        if config.get("model_type") not in CONFIG_MAPPING:
+            raise LLMSelectError(
+                "the model's code is in the folder (config.json's `auto_map`), and running it "
+                "was not allowed",
+                file=path / "config.json",
+                hint="read that code first; set `trust_remote_code: true` on the candidate to "
+                "run it",
+            )
+
+
+def _unreadable(path: Path, exc: Exception) -> LLMSelectError:
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    name = type(exc).__name__
+    if "safetensor" in name.lower() or "safetensors" in message.lower():
+        return LLMSelectError(
+            f"the weights cannot be read ({name}: {message}): the file is truncated or corrupt",
+            file=_bad_safetensors(path) or path,
+            hint="download the model again (compare the file's size with the source's)",
+        )
+    if "trust_remote_code" in message:
+        return LLMSelectError(
+            f"the model needs its own code to load: {message}",
+            file=path,
+            hint="set `trust_remote_code: true` on the candidate once you have read that code",
+        )
+    return LLMSelectError(f"cannot load the model: {name}: {message}", file=path)
+
+
+def _bad_safetensors(path: Path) -> Path | None:
+    """The first weights file whose header does not describe the file: which one to fetch again."""
+    from safetensors import safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="numpy"):
+                pass
+        except Exception:  # any failure to open names this file
+            return file
+    return None
