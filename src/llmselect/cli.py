@@ -649,7 +649,13 @@ def fit(
     Memory breakdown, largest context and batch, time to first token, tokens per second."""
     from llmselect.catalog import load_catalog
     from llmselect.sizing.engines import get_engine
-    from llmselect.sizing.estimate import KV_BYTES, best_fit, default_engine_id, estimate
+    from llmselect.sizing.estimate import (
+        KV_BYTES,
+        best_fit,
+        default_engine_id,
+        estimate,
+        require_sizable,
+    )
 
     context_tokens = _tokens("--context", context)
     prompt_tokens = _prompt_tokens(prompt, context_tokens)
@@ -661,6 +667,7 @@ def fit(
         raise typer.BadParameter(f"choose one of {', '.join(KV_BYTES)}", param_hint="--kv-dtype")
     catalog = run(as_json, load_catalog)
     card = run(as_json, lambda: catalog.get(model_id))
+    run(as_json, lambda: require_sizable(card))
     device, count = run(as_json, lambda: _target_hardware(gpu))
 
     from llmselect.sizing.calibration import builtin_measurements, calibrate, load_measurements
