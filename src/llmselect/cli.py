@@ -631,11 +631,24 @@ def fit(
     ] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, max=4096)] = 16,
     targets: Annotated[
-        str, typer.Option("--targets", help="LoRA targets: attention or all-linear.")
+        str,
+        typer.Option(
+            "--targets", help="LoRA targets: attention, all-linear, or names (q_proj,v_proj)."
+        ),
     ] = "all-linear",
     checkpointing: Annotated[
         bool, typer.Option("--checkpointing/--no-checkpointing", help="Gradient checkpointing.")
     ] = True,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision", help="Full fine-tuning state: mixed (fp32 master), bf16 or fp32."
+        ),
+    ] = "mixed",
+    optimizer: Annotated[
+        str,
+        typer.Option("--optimizer", help="adamw, adamw-8bit, paged-adamw-8bit or sgd."),
+    ] = "adamw",
     examples: Annotated[
         int | None, typer.Option("--examples", min=1, help="Training examples, for epoch time.")
     ] = None,
@@ -690,8 +703,18 @@ def fit(
 
         if finetune not in ("full", "lora", "qlora"):
             raise typer.BadParameter("choose full, lora or qlora", param_hint="--finetune")
-        if targets not in ("attention", "all-linear"):
-            raise typer.BadParameter("choose attention or all-linear", param_hint="--targets")
+        from llmselect.sizing.finetune import target_modules
+
+        try:
+            target_modules(targets)
+        except LLMSelectError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--targets") from None
+        if precision not in ("mixed", "bf16", "fp32"):
+            raise typer.BadParameter("choose mixed, bf16 or fp32", param_hint="--precision")
+        if optimizer not in ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd"):
+            raise typer.BadParameter(
+                "choose adamw, adamw-8bit, paged-adamw-8bit or sgd", param_hint="--optimizer"
+            )
         training = run(
             as_json,
             lambda: finetune_memory(
@@ -702,10 +725,12 @@ def fit(
                 seq=context_tokens,
                 batch=batch,
                 rank=lora_rank,
-                targets=targets,  # type: ignore[arg-type]
+                targets=targets,
                 checkpointing=checkpointing,
                 examples=examples,
                 tokens_per_example=tokens_per_example,
+                precision=precision,  # type: ignore[arg-type]
+                optimizer=optimizer,  # type: ignore[arg-type]
             ),
         )
         if as_json:
@@ -1363,7 +1388,7 @@ def finetune(
     ] = "lora",
     rank: Annotated[int, typer.Option(min=1, max=4096, help="LoRA rank.")] = 16,
     targets: Annotated[
-        str, typer.Option(help="LoRA targets: attention or all-linear.")
+        str, typer.Option(help="LoRA targets: attention, all-linear, or names (q_proj,v_proj).")
     ] = "all-linear",
     steps: Annotated[
         int | None, typer.Option(min=1, help="Optimizer steps (instead of --epochs).")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmselect.errors import LLMSelectError, UsageError
 from llmselect.evaluation.backends.weights import use_safetensors
@@ -38,7 +38,7 @@ from llmselect.finetune.curve import BeforeAfter, LearningCurve
 from llmselect.finetune.gate import GateResult
 from llmselect.quiet import quiet_transformers as _quiet_loading
 from llmselect.selection.study import RunSpec, SelectStudy
-from llmselect.sizing.finetune import FinetuneMemory, Method, Targets
+from llmselect.sizing.finetune import FinetuneMemory, Method, Targets, target_modules
 
 IGNORE = -100
 """Label of a token the loss skips (PyTorch's cross-entropy default)."""
@@ -60,6 +60,7 @@ class TrainConfig(BaseModel):
     """LoRA scaling numerator (default: twice the rank)."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
     targets: Targets = "all-linear"
+    """attention, all-linear, or projection names (`q_proj,v_proj`)."""
     steps: int | None = Field(default=None, ge=1)
     epochs: float | None = Field(default=None, gt=0)
     """Passes over the data when `steps` is not given (default 3)."""
@@ -103,6 +104,15 @@ class TrainConfig(BaseModel):
     def fingerprint(self) -> dict[str, Any]:
         """The fields that change the result (how often checkpoints are written does not)."""
         return self.model_dump(exclude={"checkpoint_every", "keep_checkpoints"})
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, value: str) -> str:
+        try:
+            target_modules(value)
+        except LLMSelectError as exc:
+            raise ValueError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from None
+        return value
 
 
 class BaseModelRef(BaseModel):
@@ -511,9 +521,13 @@ def _prepare(model: Any, config: TrainConfig, where: str) -> Any:
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         return model
-    targets: str | list[str] = (
-        "all-linear" if config.targets == "all-linear" else _attention_modules(model)
-    )
+    targets: str | list[str]
+    if config.targets == "all-linear":
+        targets = "all-linear"
+    elif config.targets == "attention":
+        targets = _attention_modules(model)
+    else:  # module names, checked against the known projections when the request was made
+        targets = list(target_modules(config.targets))
     lora = peft.LoraConfig(
         r=config.rank,
         lora_alpha=config.lora_alpha,

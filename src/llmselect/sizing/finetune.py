@@ -1,11 +1,13 @@
 """Memory and time of fine-tuning: full, LoRA and QLoRA.
 
-Memory per device: the base weights (16-bit, or 4-bit NF4 for QLoRA), the trainable parameters'
-16-bit weights, gradients, fp32 master copy and AdamW moments (16 bytes each in mixed precision),
-activations (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer
-Models": 34 x s x b x h bytes per layer with 16-bit activations, plus 5 x a x s^2 x b without
-fused attention; with gradient checkpointing only each layer's input, 2 x s x b x h, is kept,
-and one layer is recomputed at a time), the fp32 logits and their gradient, and a fixed overhead.
+Memory per device: the base weights (16-bit, or 4-bit NF4 for QLoRA), the trained parameters'
+weights, gradients, master copy and optimizer state by recipe (mixed precision with AdamW: 16
+bytes each; pure bf16: 8; 8-bit AdamW saves 6 of them), activations (after Korthikanti et al.
+2022, "Reducing Activation Recomputation in Large Transformer Models", counted for the layer the
+model really has: gated MLP width, RMSNorm's fp32 inputs; plus 5 x a x s^2 x b without fused
+attention; with gradient checkpointing only each layer's input, 2 x s x b x h, is kept, and one
+layer is recomputed at a time), the logits for the loss and their gradient, and a fixed overhead
+(CUDA context and allocator, which torch's own peak-allocated figure does not count).
 Time: 6 x parameters x tokens FLOPs for full fine-tuning (forward 2, backward 4); LoRA skips the
 frozen weights' gradients (about 4 x parameters x tokens); checkpointing adds one more forward.
 """
@@ -17,15 +19,61 @@ from typing import Literal
 from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, count_params
+from llmselect.errors import UsageError
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import linear_weights
 
 Method = Literal["full", "lora", "qlora"]
-Targets = Literal["attention", "all-linear"]
+Targets = str
+"""`attention` (q, k, v and o projections), `all-linear`, or module names: `q_proj,v_proj`."""
+Precision = Literal["mixed", "bf16", "fp32"]
+"""How a fully trained model's parameters, gradients and optimizer state are kept: `mixed`, bf16
+weights and gradients with an fp32 master copy and fp32 state; `bf16`, everything in bf16
+(torch's AdamW keeps its state in the parameters' dtype); `fp32`, everything in fp32."""
+Optimizer = Literal["adamw", "adamw-8bit", "paged-adamw-8bit", "sgd"]
+"""AdamW keeps two moments per parameter; bitsandbytes' 8-bit AdamW keeps them in one byte each
+(paged: spilled to host memory under pressure, so the same on-device budget); plain SGD none."""
+
+MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+GROUPS = {"attention": MODULES[:4], "all-linear": MODULES}
 
 TRAINABLE_BYTES = 16
 """Per trainable parameter in mixed precision: bf16 weight and gradient (2 + 2), fp32 master
-weight (4) and AdamW's two fp32 moments (8)."""
+weight (4) and AdamW's two fp32 moments (8). LoRA adapters are kept in fp32 by peft: 4 + 4 + 8."""
+
+
+def target_modules(targets: Targets) -> tuple[str, ...]:
+    """The projections a LoRA target spec names, in `MODULES` order."""
+    if targets in GROUPS:
+        return GROUPS[targets]
+    names = [n.strip() for n in targets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODULES]
+    if not names or unknown:
+        raise UsageError(
+            f"unknown LoRA target {(unknown or [targets])[0]!r}",
+            hint="use attention, all-linear, or module names among " + ", ".join(MODULES),
+        )
+    return tuple(n for n in MODULES if n in names)
+
+
+def state_bytes_per_param(method: Method, precision: Precision, optimizer: Optimizer) -> float:
+    """Bytes per trained parameter: its weight, gradient, master copy and optimizer state."""
+    if method != "full":
+        weight = grad = 4.0  # peft keeps adapters in fp32 whatever the base's dtype
+        master, moment = 0.0, 4.0
+    elif precision == "bf16":
+        weight = grad = 2.0
+        master, moment = 0.0, 2.0
+    elif precision == "fp32":
+        weight = grad = 4.0
+        master, moment = 0.0, 4.0
+    else:
+        weight = grad = 2.0
+        master, moment = 4.0, 4.0
+    moments = {"adamw": 2 * moment, "adamw-8bit": 2.0, "paged-adamw-8bit": 2.0, "sgd": 0.0}
+    return weight + grad + master + moments[optimizer]
+
+
 NF4_BYTES = 4.127 / 8
 """4-bit NormalFloat plus double-quantized block constants: about 4.127 bits per weight
 (Dettmers et al. 2023, QLoRA, section 3)."""
@@ -36,6 +84,8 @@ OVERHEAD_BYTES = 2 * 2**30
 
 class FinetuneMemory(BaseModel):
     method: Method
+    precision: Precision = "mixed"
+    optimizer: Optimizer = "adamw"
     trainable_params: int
     base_weights_bytes: int
     trainable_state_bytes: int
@@ -56,24 +106,51 @@ def lora_params(arch: Architecture, rank: int, targets: Targets) -> int:
     dense layer's MLP."""
     h = arch.hidden_size or 0
     heads, kv, hd = arch.num_attention_heads or 0, arch.num_key_value_heads or 0, arch.head_dim or 0
-    attention = [(h, heads * hd), (h, kv * hd), (h, kv * hd), (heads * hd, h)]
+    chosen = target_modules(targets)
+    attention = {
+        "q_proj": (h, heads * hd),
+        "k_proj": (h, kv * hd),
+        "v_proj": (h, kv * hd),
+        "o_proj": (heads * hd, h),
+    }
 
     def mlp(width: int) -> list[tuple[int, int]]:
-        return [(h, width), (width, h)] + ([(h, width)] if arch.mlp == "gated" else [])
+        shapes = {"gate_proj": (h, width), "up_proj": (h, width), "down_proj": (width, h)}
+        if arch.mlp != "gated":
+            shapes.pop("gate_proj")
+        return [shape for name, shape in shapes.items() if name in chosen]
 
     total = 0
     for index in range(arch.num_hidden_layers or 0):
-        shapes = list(attention)
-        if targets == "all-linear":
-            if arch.is_moe_layer(index):
-                width = arch.moe_intermediate_size or arch.intermediate_size or 0
-                shapes += mlp(width) * (arch.num_local_experts or 1)
-                if arch.shared_expert_intermediate_size:
-                    shapes += mlp(arch.shared_expert_intermediate_size)
-            else:
-                shapes += mlp(arch.intermediate_size or 0)
+        shapes = [shape for name, shape in attention.items() if name in chosen]
+        if arch.is_moe_layer(index):
+            width = arch.moe_intermediate_size or arch.intermediate_size or 0
+            shapes += mlp(width) * (arch.num_local_experts or 1)
+            if arch.shared_expert_intermediate_size:
+                shapes += mlp(arch.shared_expert_intermediate_size)
+        else:
+            shapes += mlp(arch.intermediate_size or 0)
         total += sum(rank * (fan_in + fan_out) for fan_in, fan_out in shapes)
     return total
+
+
+def activation_bytes_per_token(arch: Architecture, fused_attention: bool = True) -> int:
+    """Bytes one token's activations keep for the backward pass in one layer, at 16 bits:
+    attention 10h (norm output, q, k, v, attention output); the MLP's input and its
+    intermediates (gated: gate, up, activation, product: 2h + 8i; plain: 2h + 4i plus a mask);
+    two norms' inputs, saved in fp32 by RMSNorm (8h) or in 16 bits by LayerNorm (4h).
+    Korthikanti et al. 2022 count 34h for GPT (plain MLP of 4h, LayerNorm); the `5 a s`
+    attention scores per token come on top without fused attention (added by the caller)."""
+    h = arch.hidden_size or 0
+    if arch.is_moe:  # a token passes through the experts it uses and the shared one
+        width = (arch.num_experts_per_tok or 1) * (
+            arch.moe_intermediate_size or arch.intermediate_size or 0
+        ) + (arch.shared_expert_intermediate_size or 0)
+    else:
+        width = arch.intermediate_size or 0
+    mlp = 2 * h + 8 * width if arch.mlp == "gated" else 2 * h + 4 * width + h
+    norms = 8 * h if arch.norm == "rmsnorm" else 4 * h
+    return 10 * h + mlp + norms
 
 
 def finetune_memory(
@@ -91,6 +168,8 @@ def finetune_memory(
     examples: int | None = None,
     tokens_per_example: int | None = None,
     mfu: float = DEFAULT_MFU,
+    precision: Precision = "mixed",
+    optimizer: Optimizer = "adamw",
 ) -> FinetuneMemory:
     total = count_params(arch).total
     if method == "full":
@@ -104,15 +183,19 @@ def finetune_memory(
             base = linear * NF4_BYTES + (total - linear) * 2
         else:
             base = total * 2.0
-    state = trainable * TRAINABLE_BYTES
+    state = round(trainable * state_bytes_per_param(method, precision, optimizer))
 
     layers, h = arch.num_hidden_layers or 0, arch.hidden_size or 0
     heads = arch.num_attention_heads or 0
-    per_layer = 34 * seq * batch * h + (0 if fused_attention else 5 * heads * seq * seq * batch)
+    tokens = seq * batch
+    per_layer = activation_bytes_per_token(arch) * tokens
+    if not fused_attention:
+        per_layer += 5 * heads * seq * seq * batch
     # With checkpointing: each layer's input, plus one layer recomputed at a time.
-    checkpointed = layers * 2 * seq * batch * h + per_layer
+    checkpointed = layers * 2 * tokens * h + per_layer
     activations = checkpointed if checkpointing else layers * per_layer
-    logits = 2 * seq * batch * (arch.vocab_size or 0) * 4  # fp32 logits and their gradient
+    # bf16 logits, their fp32 copy for the loss, and its fp32 gradient.
+    logits = tokens * (arch.vocab_size or 0) * (2 + 4 + 4)
 
     # Data-parallel replicas hold everything; sharding (FSDP/ZeRO) is not modelled here.
     used = base + state + activations + logits + OVERHEAD_BYTES
@@ -125,6 +208,8 @@ def finetune_memory(
         epoch = per_token * total * tokens / (device.bf16_flops * devices * mfu)
     return FinetuneMemory(
         method=method,
+        precision=precision,
+        optimizer=optimizer,
         trainable_params=trainable,
         base_weights_bytes=round(base),
         trainable_state_bytes=state,
