@@ -26,8 +26,8 @@ from rich.table import Table
 
 from llmselect.catalog import Catalog, load_builtin
 from llmselect.sizing.calibration import Measurement, builtin_measurements, calibrate
+from llmselect.sizing.calibration import predict as predict_run
 from llmselect.sizing.engines import Engine, get_engine
-from llmselect.sizing.estimate import estimate
 from llmselect.sizing.hardware import find_device
 
 DEVICE = "H100-SXM-80GB"
@@ -82,16 +82,7 @@ def catalog_with_slice() -> Catalog:
 
 def predict(engine: Engine, m: Measurement, catalog: Catalog) -> tuple[float, float]:
     """(TTFT s, decode tokens/s per sequence) for a run's shape."""
-    e = estimate(
-        catalog.get(m.model),
-        find_device(DEVICE),
-        m.devices,
-        engine,
-        quant=m.quant,
-        context=m.context,
-        batch=m.batch,
-        prompt_tokens=m.prompt_tokens,
-    ).estimates
+    e = predict_run(m, catalog.get(m.model), find_device(DEVICE), engine)
     return e.ttft_s, e.decode_tokens_per_s
 
 

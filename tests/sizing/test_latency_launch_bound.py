@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from llmselect.catalog import Catalog, load_builtin
 from llmselect.cli import app
-from llmselect.sizing.calibration import Measurement, builtin_measurements, calibrate
+from llmselect.sizing.calibration import Measurement, builtin_measurements, calibrate, predict
 from llmselect.sizing.engines import get_engine
 from llmselect.sizing.estimate import estimate, kv_bytes_per_token
 from llmselect.sizing.hardware import find_device
@@ -70,16 +70,7 @@ def errors(
 ) -> tuple[list[float], list[float]]:
     ttft, decode = [], []
     for m in rows:
-        e = estimate(
-            catalog.get(m.model),
-            H100,
-            1,
-            tuned,
-            quant=m.quant,
-            context=m.context,
-            batch=m.batch,
-            prompt_tokens=m.prompt_tokens,
-        ).estimates
+        e = predict(m, catalog.get(m.model), H100, tuned)
         assert m.ttft_s and m.decode_tokens_per_s
         ttft.append(e.ttft_s / m.ttft_s - 1)
         decode.append(e.decode_tokens_per_s / m.decode_tokens_per_s - 1)

@@ -19,14 +19,18 @@ import json
 import os
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError
 
-from llmselect.catalog import Catalog
+from llmselect.catalog import Catalog, ModelCard
 from llmselect.errors import LLMSelectError
 from llmselect.paths import data_dir
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.hardware import Device
+
+if TYPE_CHECKING:
+    from llmselect.sizing.estimate import Estimates
 
 
 class Measurement(BaseModel):
@@ -141,6 +145,22 @@ def _fit_two_terms(
     return scale, overhead
 
 
+def predict(m: Measurement, card: ModelCard, device: Device, engine: Engine) -> Estimates:
+    """What `engine` predicts for the shape of a measured run."""
+    from llmselect.sizing.estimate import estimate
+
+    return estimate(
+        card,
+        device,
+        m.devices,
+        engine,
+        quant=m.quant,
+        context=m.context,
+        batch=m.batch,
+        prompt_tokens=m.prompt_tokens,
+    ).estimates
+
+
 def calibrate(
     engine: Engine,
     device: Device,
@@ -158,7 +178,7 @@ def calibrate(
     modelled step without it) / layers. Prefill fits both terms at once where the runs span
     short and long prompts (the floor and the slope), else the fixed cost alone. Being per
     layer, the fitted cost carries over to models of other depths on the same device."""
-    from llmselect.sizing.estimate import estimate
+    from llmselect.sizing.estimate import prefill_passes
 
     def here(runs: list[Measurement]) -> list[Measurement]:
         return [m for m in runs if m.engine == engine.id and m.device == device.id]
@@ -176,19 +196,10 @@ def calibrate(
         card = catalog.find(m.model)
         if card is None:
             continue
-        predicted = estimate(
-            card,
-            device,  # m.device == device.id; `this-machine-cpu` is no listed profile
-            m.devices,
-            bare,
-            quant=m.quant,
-            context=m.context,
-            batch=m.batch,
-            prompt_tokens=m.prompt_tokens,
-        ).estimates
+        # m.device == device.id; `this-machine-cpu` is no listed profile
+        predicted = predict(m, card, device, bare)
         layers = card.architecture.num_hidden_layers or 1
-        chunk = engine.prefill_chunk
-        passes = -(-m.batch * m.prompt_tokens // chunk) if chunk else 1
+        passes = prefill_passes(engine, m.batch, m.prompt_tokens)
         if m.decode_tokens_per_s:
             decode.append((1 / predicted.decode_tokens_per_s, layers, 1 / m.decode_tokens_per_s))
         if m.ttft_s:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,14 +28,7 @@ Figure = Literal[
 ]
 """The figures of a profile that are tuned rather than read off the engine's configuration."""
 
-FIGURES: tuple[Figure, ...] = (
-    "bandwidth_efficiency",
-    "compute_efficiency",
-    "decode_overhead_per_layer_s",
-    "prefill_overhead_per_layer_s",
-    "fixed_overhead_bytes",
-    "slack_fraction",
-)
+FIGURES: tuple[Figure, ...] = get_args(Figure)
 
 
 class EngineSource(BaseModel):

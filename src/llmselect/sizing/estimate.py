@@ -297,6 +297,12 @@ def _largest(fits_at: Callable[[int], bool], upper: int) -> int:
     return low
 
 
+def prefill_passes(engine: Engine, batch: int, prompt: int) -> int:
+    """Forward passes a batch's prefill takes: one, or one per chunk of its prompt tokens."""
+    chunk = engine.prefill_chunk
+    return -(-batch * prompt // chunk) if chunk else 1
+
+
 def require_sizable(card: ModelCard) -> None:
     """Sizing needs the whole architecture; say which fields a card lacks, and where to get them."""
     missing = card.architecture.missing_fields()
@@ -371,8 +377,7 @@ def estimate(
     # Each forward pass of the prefill (one, or one per chunk of the batch's prompt tokens) also
     # pays the engine's fixed cost per layer: launches and host work, the floor of a short prompt.
     layers = arch.num_hidden_layers or 1
-    chunk = engine.prefill_chunk
-    passes = -(-batch * prompt // chunk) if chunk else 1
+    passes = prefill_passes(engine, batch, prompt)
     ttft = batch * (2 * active * prompt / peak_flops + attention_flops / attention_peak)
     ttft += passes * layers * engine.prefill_overhead_per_layer_s
 
