@@ -23,6 +23,17 @@ _MAMBA = {
     "mamba_expand": 2,
 }
 _BASE4 = {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4}
+# Gemma 4: 5 of 6 layers slide by default; global layers have their own head size.
+_GEMMA4 = {
+    **_BASE4,
+    "num_hidden_layers": 6,
+    "num_key_value_heads": 2,
+    "intermediate_size": 96,
+    "head_dim": 16,
+    "sliding_window": 8,
+    "global_head_dim": 32,
+    "hidden_size_per_layer_input": 0,
+}
 CURRENT: dict[str, tuple[str, dict[str, Any]]] = {
     "qwen3-moe": (
         "Qwen3MoeConfig",
@@ -245,29 +256,13 @@ CURRENT: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "gemma4-31b-style": (
         "Gemma4TextConfig",
-        {
-            **_BASE4,
-            "num_hidden_layers": 6,
-            "num_key_value_heads": 2,
-            "intermediate_size": 96,
-            "head_dim": 16,
-            "sliding_window": 8,
-            "global_head_dim": 32,
-            "num_global_key_value_heads": 1,
-            "attention_k_eq_v": True,
-            "hidden_size_per_layer_input": 0,
-        },
+        {**_GEMMA4, "num_global_key_value_heads": 1, "attention_k_eq_v": True},
     ),
     "gemma4-e2b-style": (
         "Gemma4TextConfig",
         {
-            **_BASE4,
-            "num_hidden_layers": 6,
+            **_GEMMA4,
             "num_key_value_heads": 1,
-            "intermediate_size": 96,
-            "head_dim": 16,
-            "sliding_window": 8,
-            "global_head_dim": 32,
             "num_kv_shared_layers": 2,
             "use_double_wide_mlp": True,
             "hidden_size_per_layer_input": 8,
@@ -278,20 +273,13 @@ CURRENT: dict[str, tuple[str, dict[str, Any]]] = {
     "gemma4-26b-a4b-style": (
         "Gemma4TextConfig",
         {
-            **_BASE4,
-            "num_hidden_layers": 6,
-            "num_key_value_heads": 2,
-            "intermediate_size": 96,
-            "head_dim": 16,
-            "sliding_window": 8,
-            "global_head_dim": 32,
+            **_GEMMA4,
             "num_global_key_value_heads": 1,
             "attention_k_eq_v": True,
             "enable_moe_block": True,
             "num_experts": 4,
             "top_k_experts": 2,
             "moe_intermediate_size": 32,
-            "hidden_size_per_layer_input": 0,
         },
     ),
     "exaone4": (

@@ -9,29 +9,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from config_folders import config_folder
 from llmselect.catalog import load_catalog
 from llmselect.cli import app
 
 runner = CliRunner()
-CONFIG = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "vocab_size": 100,
-    "max_position_embeddings": 512,
-}
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text(json.dumps(CONFIG))
-    (path / "README.md").write_text("---\nlicense: mit\n---\n")
-    return path
+    return config_folder(tmp_path / "model", "---\nlicense: mit\n---\n")
 
 
 def imported(folder: Path, model_id: str, *extra: str) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from config_folders import config_folder
 from llmselect.catalog import load_builtin
 from llmselect.cli import app
 
@@ -166,21 +167,9 @@ def test_search_rejects_bad_values_clearly() -> None:
 
 
 def test_import_folder_then_list_show_remove(tmp_path: Path) -> None:
-    folder = tmp_path / "my-model"
-    folder.mkdir()
-    config = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "vocab_size": 100,
-        "max_position_embeddings": 512,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "README.md").write_text(
-        "---\nlicense: mit\nbase_model: meta-llama/Llama-2-7b-hf\n---\n[bold red]shout[/]\n"
+    folder = config_folder(
+        tmp_path / "my-model",
+        "---\nlicense: mit\nbase_model: meta-llama/Llama-2-7b-hf\n---\n[bold red]shout[/]\n",
     )
     imported = invoke_json("catalog", "import", str(folder), "--id", "acme/my-model")
     assert imported["model"]["id"] == "acme/my-model"

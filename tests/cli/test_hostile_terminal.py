@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from config_folders import config_folder
 from llmselect.cli import app
 from llmselect.console import printable
 
@@ -24,25 +25,11 @@ language: ["\\e[2J\\e[H", "\\e]0;pwned\\a", "\\x9b31m", "fr\\u202Etxt.exe"]
 tags: [chat]
 ---
 """
-CONFIG = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM\u001b[31m"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "vocab_size": 100,
-    "max_position_embeddings": 512,
-}
 
 
 @pytest.fixture
 def hostile(tmp_path: Path) -> Path:
-    folder = tmp_path / "evil"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(CONFIG))
-    (folder / "README.md").write_text(CARD)
-    return folder
+    return config_folder(tmp_path / "evil", CARD, architectures=["LlamaForCausalLM\u001b[31m"])
 
 
 def test_printable_escapes_controls_and_keeps_text() -> None:
