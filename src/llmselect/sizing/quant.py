@@ -168,11 +168,11 @@ def _uniform_sizes(scheme: str) -> tuple[float, float, float]:
     if scheme in DTYPE_BYTES:
         size = DTYPE_BYTES[scheme]
         return size, size, size
-    four = {"mxfp4": "MXFP4", "nvfp4": "NVFP4"}
-    if scheme == "mxfp4":
-        return 2.0, ggml_bytes_per_weight(four[scheme]), 2.0
+    if scheme == "mxfp4":  # only the routed experts are stored in MXFP4
+        return 2.0, ggml_bytes_per_weight("MXFP4"), 2.0
     if scheme == "nvfp4":
-        return ggml_bytes_per_weight(four[scheme]), ggml_bytes_per_weight(four[scheme]), 2.0
+        four = ggml_bytes_per_weight("NVFP4")
+        return four, four, 2.0
     if scheme == "fp8-block":
         return FP8_BLOCK, FP8_BLOCK, 2.0
     return GROUPED_4BIT, GROUPED_4BIT, 2.0  # awq, gptq
