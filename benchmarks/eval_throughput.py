@@ -1,16 +1,22 @@
-"""Generation throughput: llmselect's transformers backend against lm-evaluation-harness's.
+"""Evaluation throughput: llmselect's transformers backend against lm-evaluation-harness's.
 
-    python benchmarks/eval_throughput.py                       # tiny model built here, CPU
+    python benchmarks/eval_throughput.py                       # generation, tiny model, CPU
+    python benchmarks/eval_throughput.py --task multiple-choice           # 4 sentence choices
+    python benchmarks/eval_throughput.py --task multiple-choice --choices letters   # " A".." D"
     python benchmarks/eval_throughput.py --shape small         # 8 layers x 512, CPU
     python benchmarks/eval_throughput.py --shape 7b --device cuda   # Llama-2-7B shape, bf16
     python benchmarks/eval_throughput.py --model path/to/hf-folder --device cuda
 
-Both engines get the same model folder, the same prompts, the same batch size and the same
-number of new tokens, greedy (lm-eval's `generate_until` with its HF backend, `hf`; llmselect's
-`TransformersBackend.generate`). Each runs once to warm up (on CUDA llmselect compiles its decode
-step then), then `--repeats` times, the two engines taking turns; the fastest run counts. Prints
-items/s and output tokens/s per engine, llmselect's time to first token, how many outputs are
-the same text, and the ratio llmselect / lm-eval.
+Both engines get the same model folder, the same items and the same batch size. Generation:
+the same prompts and number of new tokens, greedy (lm-eval's `generate_until` with its HF
+backend, `hf`; llmselect's `TransformersBackend.generate`). Multiple choice: every choice's
+log-likelihood after its question (lm-eval's `loglikelihood`; llmselect's `loglikelihoods`,
+called as `llmselect eval` calls it, on `batch-size` items at a time), with choices that are
+sentences of different lengths (HellaSwag-like) or the letters " A" to " D" (MMLU-like). Each
+engine runs once to warm up (on CUDA llmselect compiles its decode step then), then
+`--repeats` times, the two engines taking turns; the median run counts. Prints items/s per
+engine (and output tokens/s and time to first token for generation), how many outputs agree
+(the same text, or log-likelihoods within 1e-4), and the ratio llmselect / lm-eval.
 
 Without `--model`, the model is built here with random weights (latency does not depend on
 their values): a Llama of the chosen shape and a word-level tokenizer with exactly the model's
@@ -27,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,13 +85,18 @@ SPECIAL_TOKENS = {
 }
 
 
+Question = tuple[str, list[str]]
+"""A multiple-choice item: the context, and the continuations to score after it."""
+
+
 @dataclass
 class Measured:
     engine: str
     seconds: float
     items: int
     output_tokens: int
-    texts: list[str]
+    outputs: list[Any]
+    """Per item: the generated text, or each choice's log-likelihood."""
     ttfts: list[float] = field(default_factory=list)
 
     @property
@@ -145,6 +157,26 @@ def make_prompts(model: Path, n: int, lengths: tuple[int, int], seed: int) -> li
     ]
 
 
+def make_questions(
+    model: Path, n: int, lengths: tuple[int, int], choices: str, seed: int
+) -> list[Question]:
+    """Contexts as `make_prompts`, each with four choices: sentences of 2 to 24 words, or the
+    letters " A" to " D" (" w1" to " w4" where the vocabulary has no such single tokens, as
+    the built models' word-level one)."""
+    contexts = make_prompts(model, n, lengths, seed)
+    words = make_prompts(model, 4 * n, (2, 24), seed + 1)
+    if choices == "letters":
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        letters = [" A", " B", " C", " D"]
+        ids = [tokenizer(x, add_special_tokens=False)["input_ids"] for x in letters]
+        if any(len(i) != 1 or i[0] == tokenizer.unk_token_id for i in ids):
+            letters = [" w1", " w2", " w3", " w4"]
+        return [(c, letters) for c in contexts]
+    return [(c, [" " + w for w in words[4 * i : 4 * i + 4]]) for i, c in enumerate(contexts)]
+
+
 class LlmselectEngine:
     name = "llmselect"
 
@@ -154,8 +186,9 @@ class LlmselectEngine:
 
         self.backend = TransformersBackend(model, name="bench", batch_size=batch, device=device)
         self.settings = GenerationSettings(max_tokens=max_tokens)
+        self.batch = batch
 
-    def run(self, prompts: list[str]) -> Measured:
+    def generate(self, prompts: list[str]) -> Measured:
         began = time.perf_counter()
         outputs = self.backend.generate(prompts, self.settings)
         seconds = time.perf_counter() - began
@@ -166,6 +199,24 @@ class LlmselectEngine:
             sum(o.output_tokens for o in outputs),
             [o.text for o in outputs],
             [o.ttft_s for o in outputs if o.ttft_s is not None],
+        )
+
+    def score(self, questions: list[Question]) -> Measured:
+        """As `llmselect eval` does: items sorted by prompt length, `batch` at a time, all the
+        choices of a batch in one call."""
+        scores: dict[int, list[float]] = {}
+        order = sorted(range(len(questions)), key=lambda i: len(questions[i][0]))
+        began = time.perf_counter()
+        for first in range(0, len(order), self.batch):
+            chunk = order[first : first + self.batch]
+            flat = self.backend.loglikelihoods(
+                [(c, x) for i in chunk for c, xs in [questions[i]] for x in xs]
+            )
+            for index, item in enumerate(chunk):
+                scores[item] = flat[4 * index : 4 * index + len(questions[item][1])]
+        seconds = time.perf_counter() - began
+        return Measured(
+            self.name, seconds, len(questions), 0, [scores[i] for i in range(len(order))]
         )
 
 
@@ -191,7 +242,7 @@ class LmEvalEngine:
 
         self.lm._model_generate = counted
 
-    def run(self, prompts: list[str]) -> Measured:
+    def generate(self, prompts: list[str]) -> Measured:
         from lm_eval.api.instance import Instance
 
         requests = [
@@ -204,43 +255,68 @@ class LmEvalEngine:
         seconds = time.perf_counter() - began
         return Measured(self.name, seconds, len(prompts), self.generated, list(texts))
 
+    def score(self, questions: list[Question]) -> Measured:
+        from lm_eval.api.instance import Instance
 
-def measure(engines: list[Any], prompts: list[str], repeats: int) -> list[Measured]:
-    """Each engine's fastest run. Runs alternate between the engines, so that a machine busy
+        requests = [
+            Instance(request_type="loglikelihood", doc={}, arguments=(c, x), idx=i)
+            for c, xs in questions
+            for i, x in enumerate(xs)
+        ]
+        began = time.perf_counter()
+        answers = self.lm.loglikelihood(requests, disable_tqdm=True)
+        seconds = time.perf_counter() - began
+        lls = [ll for ll, _ in answers]
+        scores = [lls[4 * i : 4 * i + len(xs)] for i, (_, xs) in enumerate(questions)]
+        return Measured(self.name, seconds, len(questions), 0, scores)
+
+
+def measure(engines: list[Any], run: Callable[[Any], Measured], repeats: int) -> list[Measured]:
+    """Each engine's median run. Runs alternate between the engines, so that a machine busy
     with other work slows both alike."""
     for engine in engines:
-        engine.run(prompts)  # warm-up (CUDA: llmselect compiles its decode step here)
-    best: dict[str, Measured] = {}
+        run(engine)  # warm-up (CUDA: llmselect compiles its decode step here)
+    runs: dict[str, list[Measured]] = {engine.name: [] for engine in engines}
     for repeat in range(repeats):
         for engine in engines if repeat % 2 == 0 else engines[::-1]:
-            measured = engine.run(prompts)
-            if engine.name not in best or measured.seconds < best[engine.name].seconds:
-                best[engine.name] = measured
-    return [best[engine.name] for engine in engines]
+            runs[engine.name].append(run(engine))
+    return [sorted(runs[e.name], key=lambda m: m.seconds)[(repeats - 1) // 2] for e in engines]
 
 
-def report(ours: Measured, theirs: Measured, batch: int, max_tokens: int) -> None:
-    table = Table(title=f"Generation throughput: batch {batch}, {max_tokens} new tokens, greedy")
-    for col in ("engine", "items", "seconds", "items/s", "out tokens", "tokens/s", "TTFT p50 s"):
+def agree(ours: Any, theirs: Any) -> bool:
+    if isinstance(ours, str):
+        return bool(ours == theirs)
+    return all(abs(a - b) <= 1e-4 for a, b in zip(ours, theirs, strict=True))
+
+
+def report(ours: Measured, theirs: Measured, title: str, repeats: int) -> None:
+    generated = bool(ours.output_tokens or theirs.output_tokens)
+    table = Table(title=f"{title} (median of {repeats} runs)")
+    columns = ["engine", "items", "seconds", "items/s"]
+    columns += ["out tokens", "tokens/s", "TTFT p50 s"] if generated else []
+    for col in columns:
         table.add_column(col, justify="left" if col == "engine" else "right")
     for m in (ours, theirs):
-        ttft = f"{statistics.median(m.ttfts):.4f}" if m.ttfts else "–"
-        table.add_row(
-            m.engine,
-            str(m.items),
-            f"{m.seconds:.2f}",
-            f"{m.items_per_s:.2f}",
-            str(m.output_tokens),
-            f"{m.tokens_per_s:.1f}",
-            ttft,
-        )
+        cells = [m.engine, str(m.items), f"{m.seconds:.2f}", f"{m.items_per_s:.2f}"]
+        if generated:
+            ttft = f"{statistics.median(m.ttfts):.4f}" if m.ttfts else "–"
+            cells += [str(m.output_tokens), f"{m.tokens_per_s:.1f}", ttft]
+        table.add_row(*cells)
     console.print(table)
-    same = sum(a == b for a, b in zip(ours.texts, theirs.texts, strict=True))
-    console.print(f"same output text: {same}/{len(ours.texts)}")
-    console.print(
-        f"llmselect / lm-eval: items/s x{ours.items_per_s / theirs.items_per_s:.2f}, "
-        f"tokens/s x{ours.tokens_per_s / theirs.tokens_per_s:.2f}"
-    )
+    same = sum(agree(a, b) for a, b in zip(ours.outputs, theirs.outputs, strict=True))
+    what = "same output text" if generated else "log-likelihoods within 1e-4"
+    console.print(f"{what}: {same}/{len(ours.outputs)}")
+    if not generated:
+        worst = max(
+            abs(a - b)
+            for x, y in zip(ours.outputs, theirs.outputs, strict=True)
+            for a, b in zip(x, y, strict=True)
+        )
+        console.print(f"largest log-likelihood difference: {worst:.2e}")
+    ratio = f"llmselect / lm-eval: items/s x{ours.items_per_s / theirs.items_per_s:.2f}"
+    if generated:
+        ratio += f", tokens/s x{ours.tokens_per_s / theirs.tokens_per_s:.2f}"
+    console.print(ratio)
 
 
 def token_range(text: str) -> tuple[int, int]:
@@ -256,6 +332,8 @@ def token_range(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=["generate", "multiple-choice"], default="generate")
+    parser.add_argument("--choices", choices=["sentences", "letters"], default="sentences")
     parser.add_argument("--model", type=Path, help="a local Hugging Face model folder")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     parser.add_argument("--items", type=int, default=64)
@@ -281,15 +359,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="llmselect-bench-") as scratch:
         root = args.workdir or Path(scratch)
         model = args.model or build_model(root / f"llama-{args.shape}", args.shape, args.device)
-        prompts = make_prompts(model, args.items, args.prompt_tokens, args.seed)
         console.print(
-            f"model {model} on {args.device}; {args.items} prompts of {args.prompt_tokens[0]}-"
+            f"model {model} on {args.device}; {args.items} items of {args.prompt_tokens[0]}-"
             f"{args.prompt_tokens[1]} tokens; torch threads {torch.get_num_threads()}"
         )
         setup = (model, args.max_tokens, args.batch_size, args.device)
         engines = [LlmselectEngine(*setup), LmEvalEngine(*setup)]
-        ours, theirs = measure(engines, prompts, args.repeats)
-    report(ours, theirs, args.batch_size, args.max_tokens)
+        if args.task == "generate":
+            prompts = make_prompts(model, args.items, args.prompt_tokens, args.seed)
+            ours, theirs = measure(engines, lambda e: e.generate(prompts), args.repeats)
+            title = f"Generation: batch {args.batch_size}, {args.max_tokens} new tokens, greedy"
+        else:
+            questions = make_questions(
+                model, args.items, args.prompt_tokens, args.choices, args.seed
+            )
+            ours, theirs = measure(engines, lambda e: e.score(questions), args.repeats)
+            title = f"Multiple choice: batch {args.batch_size}, 4 choices ({args.choices})"
+    report(ours, theirs, title, args.repeats)
     return 0
 
 

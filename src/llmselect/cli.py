@@ -1054,9 +1054,8 @@ def _record_eval_speed(
             reason = "its run recorded no engine profile"
             skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
             continue
-        batch = max(1, min(candidate.batch_size, int(latency.get("n") or 1)))
-        if candidate.gguf:
-            batch = 1  # llama-cpp-python answers one prompt at a time
+        # The sequences generated together (llama-cpp-python answers one prompt at a time).
+        batch = max(1, round(latency.get("batch_p50") or 1))
         prompt = max(1, round(latency.get("prompt_tokens_p50") or 1))
         try:
             quant = gguf_quant or normalize(model.get("dtype") or "")

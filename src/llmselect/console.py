@@ -605,14 +605,18 @@ def eval_summary(results: dict[str, Any]) -> RenderableType:
     table.add_column("model")
     for metric in metrics:
         table.add_column(f"{metric} (95% CI)", justify="right")
-    table.add_column("p50 s/item", justify="right")
+    # How long an item waited for its answer (a batch's items wait for all of it), and how many
+    # items the run got through per second.
+    table.add_column("p50 s", justify="right")
+    table.add_column("items/s", justify="right")
     for name, model in results["models"].items():
         cells = []
         for metric in metrics:
             ci = model["metrics"].get(metric)
             cells.append(f"{ci['mean']:.3f} ({ci['low']:.3f}–{ci['high']:.3f})" if ci else "")
         latency = model["latency"]
-        table.add_row(Text(name), *cells, f"{latency['p50_s']:.3f}" if latency else "")
+        speed = [f"{latency['p50_s']:.3f}", f"{latency['items_per_s']:.3g}"] if latency else []
+        table.add_row(Text(name), *cells, *speed)
     sentences = [Text("• " + c["sentence"]) for c in results["comparisons"]]
     warnings = [
         Text("! " + c["warning"], style="yellow")

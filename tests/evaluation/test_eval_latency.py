@@ -73,13 +73,22 @@ def test_local_latency_summary_is_computed_from_the_stored_timings(
     latency = eval_json(study, out, "--no-record")["models"]["a"]["latency"]
     assert set(latency) >= OLD_KEYS
     with sqlite3.connect(out / "store.sqlite") as db:
-        rows = list(db.execute("SELECT seconds, output_tokens, prompt_tokens FROM samples"))
+        rows = list(
+            db.execute("SELECT seconds, output_tokens, prompt_tokens, batch_rows FROM samples")
+        )
     seconds = [r[0] for r in rows]
+    # Each item waited for its whole batch of two: the pairs share one time, a batch's.
+    assert [r[3] for r in rows] == [2] * 6 and len(set(seconds)) <= 3
     for q in (50, 90, 95, 99):
         assert latency[f"p{q}_s"] == pytest.approx(nearest(seconds, q))
-    per_token = [s / t for s, t, _ in rows if t]
+    assert latency["ttft_p50_s"] <= latency["p50_s"]
+    per_token = [s / t for s, t, _, _ in rows if t]
     assert latency["s_per_output_token_p50"] == pytest.approx(nearest(per_token, 50))
-    assert latency["tokens_per_s"] == pytest.approx(sum(r[1] for r in rows) / sum(seconds))
+    # Throughput counts each batch's time once.
+    busy = sum(seconds) / 2
+    assert latency["tokens_per_s"] == pytest.approx(sum(r[1] for r in rows) / busy)
+    assert latency["items_per_s"] == pytest.approx(6 / busy)
+    assert latency["batch_p50"] == 2
     assert latency["output_tokens"] == sum(r[1] for r in rows) and latency["n"] == 6
     assert latency["prompt_tokens_p50"] == nearest([r[2] for r in rows], 50)
     model = json.loads((out / "results.json").read_text())["models"]["a"]
@@ -149,22 +158,60 @@ def test_a_store_written_before_engine_keeps_its_rows_and_resumes(
         old_columns = "backend, settings, device, dtype, peak_memory_bytes, updated"
         db.execute(f"INSERT INTO runs SELECT {old_columns} FROM runs_new")
         db.execute("DROP TABLE runs_new")
+        # Samples had no batch_rows: their seconds were already a share of their batch's.
+        db.execute("UPDATE samples SET seconds = seconds / batch_rows")
+        db.execute("ALTER TABLE samples DROP COLUMN batch_rows")
         before = dict(db.execute("SELECT cache_key, output FROM samples"))
+        shares = [row[0] for row in db.execute("SELECT seconds FROM samples")]
     db.close()
 
     # Nothing new to run: the old rows are read as they are, with no engine recorded.
     model = eval_json(write_study(tmp_path, [candidate], n=2, max_tokens=4), out)["models"]["a"]
     assert (model["device"], model["engine"]) == ("cpu", None)
     assert model["metrics"]["exact_match"]["n"] == 2
+    assert model["latency"]["items_per_s"] == pytest.approx(2 / sum(shares))
     # Two more items: only they run, and this run says which engine it measured.
     results = eval_json(write_study(tmp_path, [candidate], n=4, max_tokens=4), out, "--no-record")
     assert results["models"]["a"]["engine"] == "cpu"
     with sqlite3.connect(out / "store.sqlite") as db:
         after = dict(db.execute("SELECT cache_key, output FROM samples"))
         columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        batches = [row[0] for row in db.execute("SELECT batch_rows FROM samples")]
     db.close()
     assert len(after) == 4 and before.items() <= after.items()
-    assert "engine" in columns
+    assert "engine" in columns and sorted(batches, key=str) == [2, 2, None, None]
+
+
+def test_multiple_choice_runs_in_batches_and_records_its_latency(
+    tmp_path: Path, tiny_models: tuple[Path, Path]
+) -> None:
+    rows = [
+        {
+            "id": f"q{i}",
+            "question": f"{QUESTIONS[i % 4]} ({i})",
+            "options": ANSWERS,
+            "answer": i % 4,
+        }
+        for i in range(5)
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "study.yaml").write_text(f"""
+dataset: {{path: data.jsonl, fields: {{input: question, reference: answer, choices: options}}}}
+task: {{kind: multiple_choice, template: "Q: {{{{ input }}}} A:"}}
+candidates: [{{name: a, transformers: {tiny_models[0]}, batch_size: 2}}]
+""")
+    out = tmp_path / "out"
+    latency = eval_json(tmp_path / "study.yaml", out, "--no-record")["models"]["a"]["latency"]
+    with sqlite3.connect(out / "store.sqlite") as db:
+        stored = list(db.execute("SELECT seconds, batch_rows FROM samples"))
+    db.close()
+    # Five items, two at a time: batches of 2, 2 and 1, each item waiting for its batch.
+    assert sorted(b for _, b in stored) == [1, 2, 2, 2, 2]
+    busy = sum(s / b for s, b in stored)
+    assert latency["n"] == 5 and latency["items_per_s"] == pytest.approx(5 / busy)
+    assert latency["p50_s"] == pytest.approx(nearest([s for s, _ in stored], 50))
+    # Scores, not tokens: no token speed and no calibration to record.
+    assert latency["tokens_per_s"] is None and latency["output_tokens"] == 0
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ import math
 import re
 import statistics
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import combinations, islice
@@ -173,9 +174,9 @@ def _produced(
     """The outputs of `pending` as they are produced, or why an item got none.
 
     A server answers each item on its own: items go out one request each, `concurrency` at a
-    time, and each comes back as soon as it is answered. A transformers model generates in
-    batches of `batch_size`, sorted by prompt length so that each pads little, and a batch comes
-    back when it is done; llama.cpp and multiple choice work one item at a time.
+    time, and each comes back as soon as it is answered. A transformers model works on
+    `batch_size` items at a time, sorted by prompt length first so that each batch pads little,
+    and a batch comes back when it is done; llama.cpp works one item at a time.
     """
 
     def run(chunk: list[Item]) -> list[Sample]:
@@ -195,10 +196,9 @@ def _produced(
                 yield answer
         return
     size = 1
-    if candidate.transformers and study.task.kind != "multiple_choice":
+    if candidate.transformers:
         size = candidate.batch_size
-        if study.task.kind == "generate":
-            pending = sorted(pending, key=lambda i: len(prompts[i.id]))
+        pending = sorted(pending, key=lambda i: len(prompts[i.id]))
     for start in range(0, len(pending), size):
         chunk = pending[start : start + size]
         try:
@@ -271,34 +271,23 @@ def _run_chunk(
     keys: dict[str, str],
 ) -> list[Sample]:
     task = study.task
-    if task.kind == "perplexity":
-        texts = [prompts[i.id] for i in chunk]
-        lls = backend.loglikelihood_rolling(texts, task.max_length)
+    if task.kind in ("perplexity", "multiple_choice"):
+        began = time.perf_counter()
+        scores = _loglikelihoods(task, backend, [prompts[i.id] for i in chunk], chunk)
+        # Every item of the chunk waited for all of it: scores come back together.
+        seconds = time.perf_counter() - began
         return [
             Sample(
                 cache_key=keys[item.id],
                 model=model,
                 item_id=item.id,
                 prompt=prompts[item.id],
-                loglikelihoods=[ll],
+                loglikelihoods=lls,
+                seconds=seconds,
+                batch_rows=len(chunk),
             )
-            for item, ll in zip(chunk, lls, strict=True)
+            for item, lls in zip(chunk, scores, strict=True)
         ]
-    if task.kind == "multiple_choice":
-        samples = []
-        for item in chunk:
-            context = backend.chat_prompt(prompts[item.id]) if task.chat else prompts[item.id]
-            requests = [(context, task.choice_prefix + c) for c in item.choices or []]
-            samples.append(
-                Sample(
-                    cache_key=keys[item.id],
-                    model=model,
-                    item_id=item.id,
-                    prompt=prompts[item.id],
-                    loglikelihoods=backend.loglikelihoods(requests),
-                )
-            )
-        return samples
     settings = GenerationSettings(
         max_tokens=task.max_tokens, stop=task.stop, temperature=task.temperature, chat=task.chat
     )
@@ -314,9 +303,29 @@ def _run_chunk(
             output_tokens=out.output_tokens,
             seconds=out.seconds,
             ttft_s=out.ttft_s,
+            batch_rows=out.batch_rows,
         )
         for item, out in zip(chunk, outputs, strict=True)
     ]
+
+
+def _loglikelihoods(
+    task: Any, backend: Any, texts: list[str], chunk: list[Item]
+) -> list[list[float]]:
+    """Per item: its text's rolling log-likelihood (perplexity), or each choice's after the
+    prompt (multiple choice), every choice of the chunk scored in one call."""
+    if task.kind == "perplexity":
+        return [[ll] for ll in backend.loglikelihood_rolling(texts, task.max_length)]
+    requests: list[tuple[str, str]] = []
+    for text, item in zip(texts, chunk, strict=True):
+        context = backend.chat_prompt(text) if task.chat else text
+        requests += [(context, task.choice_prefix + c) for c in item.choices or []]
+    scores = backend.loglikelihoods(requests)
+    split, start = [], 0
+    for item in chunk:
+        split.append(scores[start : start + len(item.choices or [])])
+        start += len(item.choices or [])
+    return split
 
 
 # -- perplexity -----------------------------------------------------------------------------
@@ -434,11 +443,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _latency(samples: list[Sample], run: RunInfo | None) -> dict[str, Any] | None:
-    """Percentiles of end-to-end seconds and time to first token, speed, and peak memory."""
+    """Percentiles of the seconds each item waited and of time to first token; throughput,
+    each batch's time counted once; peak memory."""
     timed = [s for s in samples if s.seconds is not None]
     if not timed:
         return None
     seconds = [s.seconds for s in timed if s.seconds is not None]
+    # The time the run spent: a batch's seconds shared among the items it produced.
+    busy = sum((s.seconds or 0.0) / (s.batch_rows or 1) for s in timed)
     ttfts = [s.ttft_s for s in timed if s.ttft_s is not None]
     tokens = sum(s.output_tokens or 0 for s in timed)
     per_token = [
@@ -456,7 +468,9 @@ def _latency(samples: list[Sample], run: RunInfo | None) -> dict[str, Any] | Non
         "p95_s": _percentile(seconds, 0.95),
         "p99_s": _percentile(seconds, 0.99),
         "mean_s": statistics.fmean(seconds),
-        "tokens_per_s": tokens / sum(seconds) if sum(seconds) else None,
+        "tokens_per_s": tokens / busy if tokens and busy else None,
+        "items_per_s": len(timed) / busy if busy else None,
+        "batch_p50": _percentile([float(s.batch_rows or 1) for s in timed], 0.5),
         "ttft_p50_s": pick(ttfts, 0.5),
         "ttft_p90_s": pick(ttfts, 0.9),
         "ttft_p95_s": pick(ttfts, 0.95),

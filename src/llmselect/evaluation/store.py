@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS samples (
     output_tokens INTEGER,
     seconds REAL,
     ttft_s REAL,
-    created TEXT DEFAULT CURRENT_TIMESTAMP
+    created TEXT DEFAULT CURRENT_TIMESTAMP,
+    batch_rows INTEGER
 )
 """
 
@@ -60,8 +61,10 @@ CREATE TABLE IF NOT EXISTS failures (
 )
 """
 
-RUNS_ADDED_COLUMNS = {"engine": "TEXT"}
-"""Columns added to `runs` since stores were first written: an older store gains them (empty)."""
+ADDED_COLUMNS = {"runs": {"engine": "TEXT"}, "samples": {"batch_rows": "INTEGER"}}
+"""Columns added since stores were first written: an older store gains them (empty). A sample
+stored before `batch_rows` has `seconds` that were already its share of its batch's time, so
+reading it as a batch of one keeps its speed right."""
 
 # The peak over every run of this backend and settings: a resumed run may have held less.
 UPSERT_RUN = """
@@ -81,11 +84,11 @@ ON CONFLICT (backend, settings) DO UPDATE SET
 
 COLUMNS = (
     "cache_key, model, item_id, prompt, output, loglikelihoods, prompt_tokens, output_tokens, "
-    "seconds, ttft_s"
+    "seconds, ttft_s, batch_rows"
 )
 
 
-INSERT = f"INSERT OR IGNORE INTO samples ({COLUMNS}) VALUES ({', '.join('?' * 10)})"  # noqa: S608
+INSERT = f"INSERT OR IGNORE INTO samples ({COLUMNS}) VALUES ({', '.join('?' * 11)})"  # noqa: S608
 
 
 class Sample(BaseModel):
@@ -98,7 +101,11 @@ class Sample(BaseModel):
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     seconds: float | None = None
+    """How long this item waited for its output: for items produced together, their batch's
+    time (see `batch_rows`)."""
     ttft_s: float | None = None
+    batch_rows: int | None = None
+    """How many items were produced together in `seconds` (None: one)."""
 
 
 class Failure(BaseModel):
@@ -165,12 +172,13 @@ class Store:
 
     def _add_missing_columns(self) -> None:
         """Bring a store written by an older llmselect up to this schema, keeping its rows."""
-        present = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
         with self.db:
-            for column, kind in RUNS_ADDED_COLUMNS.items():
-                if column not in present:
-                    # Names and types come from the constant above, never from the file.
-                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+            for table, columns in ADDED_COLUMNS.items():
+                present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                for column, kind in columns.items():
+                    if column not in present:
+                        # Names and types come from the constant above, never from the file.
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def done(self, keys: list[str]) -> set[str]:
         found: set[str] = set()
@@ -204,6 +212,7 @@ class Store:
                         s.output_tokens,
                         s.seconds,
                         s.ttft_s,
+                        s.batch_rows,
                     )
                     for s in samples
                 ],
@@ -229,6 +238,7 @@ class Store:
                     output_tokens=row[7],
                     seconds=row[8],
                     ttft_s=row[9],
+                    batch_rows=row[10],
                 )
         return result
 

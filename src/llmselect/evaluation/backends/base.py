@@ -22,9 +22,12 @@ class Generation(BaseModel):
     prompt_tokens: int
     output_tokens: int
     seconds: float
-    """End-to-end time of this answer (for a local batch: the batch's time over its prompts)."""
+    """End-to-end time of this answer: how long its prompt waited for it (for answers generated
+    in one batch, the batch's time)."""
     ttft_s: float | None = None
     """Time to first token, where the backend streams."""
+    batch_rows: int = 1
+    """How many answers were generated together in `seconds`."""
 
 
 class ItemFailed(LLMSelectError):

@@ -7,6 +7,7 @@ lm-evaluation-harness does: the continuation's tokens scored after the context's
 
 from __future__ import annotations
 
+import inspect
 import json
 import pickle
 import time
@@ -14,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from llmselect.errors import LLMSelectError
-from llmselect.evaluation.backends.base import Generation, GenerationSettings, apply_stop
+from llmselect.evaluation.backends.base import (
+    Generation,
+    GenerationSettings,
+    apply_stop,
+    model_max_length,
+)
 from llmselect.evaluation.backends.weights import use_safetensors
 from llmselect.quiet import quiet_transformers
 
@@ -206,7 +212,7 @@ class TransformersBackend:
                 out = self.model.generate(**encoded, streamer=clock, **options)
             # transformers keeps the step it compiled on the model: proof the compiled path ran.
             self.compiled = self.compiled or hasattr(self.model, "_compiled_call")
-            seconds = (time.perf_counter() - began) / len(chunk)
+            seconds = time.perf_counter() - began
             # Every row of a batch gets its first token at the same time.
             ttft = None if clock.first_token_at is None else clock.first_token_at - began
             for row, index in enumerate(chunk):
@@ -219,52 +225,134 @@ class TransformersBackend:
                     output_tokens=int((new != self.tokenizer.pad_token_id).sum()),
                     seconds=seconds,
                     ttft_s=ttft,
+                    batch_rows=len(chunk),
                 )
         return [results[i] for i in range(len(prompts))]
 
     def loglikelihoods(self, requests: list[tuple[str, str]]) -> list[float]:
+        """Each continuation's log-likelihood after its context, as lm-evaluation-harness
+        computes it (`_encode_pair`, then `_loglikelihood_tokens`), and as fast.
+
+        Requests that give the model the same input (the choices " A", " B"... of one question:
+        context plus all but the continuation's last token) share one row. Rows are sorted by
+        length and run `batch_size` at a time, right-padded: a causal model's positions never
+        see what follows them, so padding changes nothing they compute. Only the positions that
+        predict a continuation are projected to the vocabulary (`logits_to_keep`)."""
         torch = self.torch
+        pairs = self._encode_pairs(requests)
+        limit = model_max_length(self.model.config, self.tokenizer)
+        rows: dict[tuple[int, ...], int] = {}
+        wanted: list[tuple[int, list[int]] | None] = []  # per request: (row, continuation)
+        for context, continuation in pairs:
+            if not continuation:
+                wanted.append(None)  # nothing to score: the continuation tokenized into nothing
+                continue
+            if len(continuation) > limit:
+                raise LLMSelectError(
+                    f"a choice of {len(continuation)} tokens is longer than {self.name}'s "
+                    f"context ({limit} tokens)",
+                    field="dataset.fields.choices",
+                )
+            # Too long a context loses its oldest tokens, as lm-evaluation-harness does.
+            model_input = tuple((context + continuation)[-(limit + 1) :][:-1])
+            wanted.append((rows.setdefault(model_input, len(rows)), continuation))
+        inputs = list(rows)
+        longest = [0] * len(inputs)
+        for want in wanted:
+            if want is not None:
+                longest[want[0]] = max(longest[want[0]], len(want[1]))
+        order = sorted(range(len(inputs)), key=lambda r: -len(inputs[r]))
+        logprobs: dict[int, Any] = {}  # row -> log-probabilities of its last `longest` positions
+        keep_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        pad = self.tokenizer.pad_token_id or 0
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first : first + self.batch_size]
+            width = len(inputs[batch[0]])
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            for slot, row in enumerate(batch):
+                ids[slot, : len(inputs[row])] = torch.tensor(inputs[row])
+            # The positions, counted from the right edge, that some row's continuation needs.
+            kept = max(width - len(inputs[row]) + longest[row] for row in batch)
+            options = {"logits_to_keep": kept} if keep_logits else {}
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), **options).logits
+                logits = logits[:, -kept:].float()
+                for slot, row in enumerate(batch):
+                    end = kept - (width - len(inputs[row]))
+                    logprobs[row] = torch.log_softmax(logits[slot, end - longest[row] : end], -1)
         scores = []
-        for context, continuation in requests:
-            # A context's trailing spaces go to the continuation, as lm-evaluation-harness's
-            # `_encode_pair` does: "A: " + "Paris" is scored as "A:" + " Paris", since the
-            # whole text tokenizes the space into the continuation's first token.
-            stripped = context.rstrip()
-            if stripped:
-                context, continuation = stripped, context[len(stripped) :] + continuation
-            # Tokenize the whole and the context, as lm-evaluation-harness does, so that a
-            # token spanning the boundary is attributed to the continuation.
-            # A chat-formatted context already starts with the BOS token: do not add another.
-            bos = self.tokenizer.bos_token
-            special = not (bos and context.startswith(bos))
-            whole = self.tokenizer(
-                context + continuation, return_tensors="pt", add_special_tokens=special
-            )["input_ids"]
-            n_context = len(self.tokenizer(context, add_special_tokens=special)["input_ids"])
-            ids = whole.to(self.device)
-            with torch.no_grad():
-                logits = self.model(ids).logits.float()
-            logprobs = torch.log_softmax(logits[0, :-1], dim=-1)
-            targets = ids[0, 1:]
-            picked = logprobs[torch.arange(len(targets)), targets]
-            scores.append(float(picked[n_context - 1 :].sum()))
+        for want in wanted:
+            if want is None:
+                scores.append(0.0)
+                continue
+            row, continuation = want
+            n = len(continuation)
+            table = logprobs[row][longest[row] - n :]
+            picked = table[torch.arange(n), torch.tensor(continuation, device=table.device)]
+            scores.append(float(picked.sum()))
         return scores
+
+    def _encode_pairs(self, requests: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """(context tokens, continuation tokens) per request, as lm-evaluation-harness's
+        `loglikelihood` and `_encode_pair` make them. A context's trailing spaces go to the
+        continuation ("A: " + "Paris" is scored as "A:" + " Paris"). The whole text is tokenized
+        and the context's length cut from it, so that a token spanning the boundary counts as
+        the continuation's. A context that already starts with the BOS token (a chat-formatted
+        one) gets no second one; an empty context is the BOS token (EOS without one)."""
+        texts: list[tuple[str, str]] = []
+        for context, continuation in requests:
+            stripped = context.rstrip()
+            texts.append((stripped, context[len(stripped) :] + continuation))
+        bos = self.tokenizer.bos_token
+        encoded: dict[tuple[str, bool], list[int]] = {}
+        for special in (True, False):
+            # One call per kind of text: a fast tokenizer works through a list in parallel.
+            todo = {
+                text
+                for context, continuation in texts
+                if context and (not (bos and context.startswith(bos))) is special
+                for text in (context, context + continuation)
+            }
+            if todo:
+                listed = sorted(todo)
+                ids = self.tokenizer(listed, add_special_tokens=special)["input_ids"]
+                encoded.update({(t, special): list(i) for t, i in zip(listed, ids, strict=True)})
+        pairs = []
+        for context, continuation in texts:
+            if not context:
+                bare = list(self.tokenizer(continuation, add_special_tokens=False)["input_ids"])
+                start = self._start_token()
+                # lm-evaluation-harness: a continuation that begins with that token is its own
+                # context.
+                pairs.append(([start], bare) if bare[:1] != [start] else (bare[:1], bare[1:]))
+                continue
+            special = not (bos and context.startswith(bos))
+            whole = encoded[(context + continuation, special)]
+            head = encoded[(context, special)]
+            # A context of no tokens at all is read as the start token, like an empty one.
+            pairs.append((head, whole[len(head) :]) if head else ([self._start_token()], whole))
+        return pairs
+
+    def _start_token(self) -> int:
+        """The token a text is predicted from: BOS, or EOS where the model has no BOS."""
+        start = self.tokenizer.bos_token_id
+        start = start if start is not None else self.tokenizer.eos_token_id
+        if start is None:
+            raise LLMSelectError(
+                f"{self.name} has neither a BOS nor an EOS token to predict the first token from",
+                field="task.kind",
+            )
+        return int(start)
 
     def loglikelihood_rolling(self, texts: list[str], max_length: int | None = None) -> list[float]:
         """Each text's total log-likelihood, scored in disjoint windows of the model's maximum
         length as lm-evaluation-harness does (see `rolling_windows`). The text is tokenized
         without special tokens and its first token predicted after BOS (EOS without one)."""
-        from llmselect.evaluation.backends.base import model_max_length, rolling_windows
+        from llmselect.evaluation.backends.base import rolling_windows
 
         torch = self.torch
         length = max_length or model_max_length(self.model.config, self.tokenizer)
-        prefix = self.tokenizer.bos_token_id
-        prefix = prefix if prefix is not None else self.tokenizer.eos_token_id
-        if prefix is None:
-            raise LLMSelectError(
-                f"{self.name} has neither a BOS nor an EOS token to predict the first token from",
-                field="task.kind",
-            )
+        prefix = self._start_token()
         # (text index, the tokens the model reads, the tokens its last positions predict)
         windows: list[tuple[int, list[int], list[int]]] = []
         for index, text in enumerate(texts):
@@ -303,8 +391,6 @@ class LocalTokens:
     """Prompts measured as `generate` and `loglikelihoods` encode them."""
 
     def __init__(self, backend: TransformersBackend) -> None:
-        from llmselect.evaluation.backends.base import model_max_length
-
         self.tokenizer = backend.tokenizer
         self.context = model_max_length(backend.model.config, backend.tokenizer)
         self.source = f"{backend.path / 'config.json'}"
