@@ -14,16 +14,8 @@ from typer.testing import CliRunner
 
 from llmselect.cli import app
 from llmselect.evaluation.datasets import Item
-from llmselect.finetune.data_check import (
-    NOT_READY_EXIT_CODE,
-    _row,
-    _rows_per_band,
-    _shingles,
-    _sketch,
-    _Sketches,
-    near_pairs,
-    normalize,
-)
+from llmselect.finetune.data_check import NOT_READY_EXIT_CODE, _row, _Sketches, normalize
+from llmselect.finetune.near_duplicates import _rows_per_band, _shingles, near_pairs, sketch
 
 runner = CliRunner()
 WORDS = [
@@ -435,8 +427,8 @@ def test_joined_sketches_equal_sketches_of_the_joined_texts() -> None:
         for i, (text, ref) in enumerate(zip(inputs, references, strict=True))
     ]
     keys = [r.example_key for r in rows]
-    shortcut, direct = _Sketches(rows).examples(keys), _sketch(keys)
+    shortcut, direct = _Sketches(rows).examples(keys), sketch(keys)
     assert (shortcut.signatures == direct.signatures).all()
     assert all(shortcut.shingle_set(i) == direct.shingle_set(i) for i in range(len(keys)))
     inputs_only = _Sketches(rows).inputs([r.input_key for r in rows])
-    assert (inputs_only.signatures == _sketch([r.input_key for r in rows]).signatures).all()
+    assert (inputs_only.signatures == sketch([r.input_key for r in rows]).signatures).all()
