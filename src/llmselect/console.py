@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from llmselect.licensing import License
     from llmselect.licensing.openness import Openness
     from llmselect.licensing.verdicts import LicenseReport
-    from llmselect.selection.result import Selection
+    from llmselect.selection.result import Entry, Selection
     from llmselect.sizing.calibration import Calibration
     from llmselect.sizing.detect import LocalMachine
     from llmselect.sizing.engines import Engine
@@ -562,11 +562,20 @@ def finetune_detail(model: str, device: str, count: int, m: FinetuneMemory) -> R
         ("overhead", f"{gib(m.overhead_bytes)} GiB"),
         ("total", f"{gib(m.total_bytes)} GiB of {gib(m.available_bytes)} GiB per device"),
     ]
+    step = m.step
+    rows.append(
+        (
+            "one step",
+            f"{step.seconds:.3g} s, {step.tokens_per_s:,.0f} tokens/s "
+            f"({step.engine}: compute {step.compute_s:.2g} s, memory {step.memory_s:.2g} s, "
+            f"launches {step.launch_s:.2g} s)",
+        )
+    )
     if m.epoch_seconds is not None:
-        rows.append(("one epoch", f"{m.epoch_seconds / 3600:,.2f} h at 40% of peak throughput"))
+        rows.append(("one epoch", f"{m.epoch_seconds / 3600:,.2f} h"))
     return Group(
         Panel(head, title=Text(model), title_align="left"),
-        Panel(_fields(rows), title="training memory per device", title_align="left"),
+        Panel(_fields(rows), title="training memory per device and time", title_align="left"),
     )
 
 
@@ -629,8 +638,19 @@ def eval_summary(results: dict[str, Any]) -> RenderableType:
 _VERDICT_STYLE = {"allowed": "green", "conditional": "yellow", "blocked": "red", "unknown": "dim"}
 
 
-def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> RenderableType:
-    """The recommendation, the ranked shortlist and why every other model is out."""
+def selection_summary(
+    selection: Selection,
+    *,
+    show_all: bool = False,
+    shortlist_rows: int = 25,
+    excluded_rows: int = 10,
+) -> RenderableType:
+    """The recommendation, the ranked shortlist and why the other models are out.
+
+    Over a large pool the terminal shows the first `shortlist_rows` ranked models and, when
+    more than `excluded_rows` are out, the excluded ones counted by what keeps them out (a table
+    of hundreds of rows is slow to draw and hard to read); `show_all` lists every model. The
+    report and `--json` always hold every model."""
     rec = selection.recommendation
     lines: list[RenderableType] = [Text(rec.summary, style="bold" if rec.model else "red")]
     lines += [Text("  runner-up: " + r) for r in rec.runners_up]
@@ -639,6 +659,7 @@ def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> Rende
     panel = Panel(Group(*lines), title=Text(title), border_style="green" if rec.model else "red")
 
     ranked = [e for e in selection.entries if e.rank is not None]
+    shown = ranked if show_all else ranked[:shortlist_rows]
     table = Table(
         title="Shortlist",
         header_style="bold",
@@ -658,7 +679,7 @@ def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> Rende
     ):
         width = 18 if name == "model" else None
         table.add_column(name, justify=justify, min_width=width)  # type: ignore[arg-type]
-    for e in ranked:
+    for e in shown:
         q = e.quality
         quality = f"{q.value * 100:.1f}{'*' if q.source == 'published' else ''}" if q else "–"
         verdict = e.verdict or "?"
@@ -674,26 +695,62 @@ def selection_summary(selection: Selection, *, excluded_rows: int = 15) -> Rende
             f"{e.fit.estimates.decode_tokens_per_s:.3g}" if e.fit else "",
             Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
         )
-    out = Table(title="Excluded", header_style="bold")
-    out.add_column("model", overflow="fold")
-    out.add_column("stage")
-    out.add_column("reason")
-    out.add_column("would qualify")
-    excluded = [e for e in selection.entries if e.rank is None]
-    for e in excluded[:excluded_rows]:
-        first = e.exclusions[0]
-        more = f" (+{len(e.exclusions) - 1} more)" if len(e.exclusions) > 1 else ""
-        out.add_row(Text(e.id), first.stage, Text(first.reason + more), Text(first.relax or "–"))
     parts: list[RenderableType] = [panel, table]
-    if excluded:
-        parts.append(out)
-        if len(excluded) > excluded_rows:
-            parts.append(
-                Text(f"… and {len(excluded) - excluded_rows} more excluded (see the report)")
+    if len(shown) < len(ranked):
+        parts.append(
+            Text(
+                f"… and {len(ranked) - len(shown)} more qualify: `--all` lists every model, "
+                "so does the report"
             )
+        )
+    excluded = [e for e in selection.entries if e.rank is None]
+    if show_all or len(excluded) <= excluded_rows:
+        out = Table(title="Excluded", header_style="bold")
+        out.add_column("model", overflow="fold")
+        out.add_column("stage")
+        out.add_column("reason")
+        out.add_column("would qualify")
+        for e in excluded:
+            first = e.exclusions[0]
+            more = f" (+{len(e.exclusions) - 1} more)" if len(e.exclusions) > 1 else ""
+            out.add_row(
+                Text(e.id), first.stage, Text(first.reason + more), Text(first.relax or "–")
+            )
+        if excluded:
+            parts.append(out)
+    else:
+        parts += [_excluded_by_cause(excluded, len(selection.entries))]
+        parts.append(
+            Text("`--all` lists every excluded model with its reasons, so does the report")
+        )
     parts += [Text(f"{stage}: {what}", style="dim") for stage, what in selection.stages.items()]
     parts += [Text("! " + w, style="yellow") for w in selection.warnings]
     return Group(*parts)
+
+
+_STAGE_ORDER = ("catalog", "license", "sizing", "targets", "evaluation")
+
+
+def _excluded_by_cause(excluded: list[Entry], pool: int) -> Table:
+    """One row per stage and key of the first exclusion (what keeps a model out first), with
+    how many models it holds out and one of them as an example."""
+    causes: dict[tuple[str, str], list[Entry]] = {}
+    for e in excluded:
+        first = e.exclusions[0]
+        causes.setdefault((first.stage, first.key), []).append(e)
+    table = Table(title=f"Excluded: {len(excluded)} of {pool}, by what keeps each out first")
+    table.header_style = "bold"
+    table.add_column("stage")
+    table.add_column("what to change", overflow="fold")
+    table.add_column("models", justify="right")
+    table.add_column("for example", overflow="fold")
+    order = sorted(causes.items(), key=lambda c: (_STAGE_ORDER.index(c[0][0]), -len(c[1])))
+    for (stage, key), entries in order:
+        example = entries[0]
+        table.add_row(
+            stage, key, str(len(entries)), Text(f"{example.id}: {example.exclusions[0].reason}")
+        )
+    return table
 
 
 if TYPE_CHECKING:
@@ -867,11 +924,12 @@ def finetune_summary(result: FinetuneResult) -> RenderableType:
         trained.append(f" (resumed from step {t.resumed_from})")
     estimate = result.preflight.estimated_seconds
     if estimate and t.resumed_from is None and t.seconds > 3 * estimate:
-        # The estimate assumes 40% of peak compute; small models and CPUs pay per-step costs.
+        # The step model counts work, traffic and (on a GPU) launches, not the loop's own costs.
         trained.append(
             f"\nit took {t.seconds / estimate:,.0f}× the pre-flight estimate of "
-            f"{estimate:.2g} s, which counts arithmetic at 40% of peak: on a model this small "
-            "or a CPU, per-step overheads dominate"
+            f"{estimate:.2g} s, which counts the steps' arithmetic, memory traffic and, on a "
+            "GPU, kernel launches: on a model this small, torch's and the training loop's own "
+            "costs per step dominate"
         )
     parts: list[RenderableType] = [Panel(trained, title=Text(result.output), title_align="left")]
     if result.evaluation is not None:

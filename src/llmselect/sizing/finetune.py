@@ -8,8 +8,14 @@ model really has: gated MLP width, RMSNorm's fp32 inputs; plus 5 x a x s^2 x b w
 attention; with gradient checkpointing only each layer's input, 2 x s x b x h, is kept, and one
 layer is recomputed at a time), the logits for the loss and their gradient, and a fixed overhead
 (CUDA context and allocator, which torch's own peak-allocated figure does not count).
-Time: 6 x parameters x tokens FLOPs for full fine-tuning (forward 2, backward 4); LoRA skips the
-frozen weights' gradients (about 4 x parameters x tokens); checkpointing adds one more forward.
+Time per step comes from the latency model of inference (`sizing/engines.py`), for the engine
+training runs on: eager torch (`transformers-eager`) on a GPU, `cpu` on a CPU. The forward and
+backward passes' matrix products at the engine's compute efficiency (forward 2 x parameters x
+tokens plus attention; the backward twice that for full fine-tuning, once for LoRA, which skips
+the frozen weights' gradients; checkpointing adds one more forward), the memory traffic of
+the activations and of the optimizer's update at its bandwidth efficiency, or its fixed cost
+per layer per pass where that is larger (a launch-bound step), times a measured training factor
+(`TRAINING_SLOWDOWN`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from pydantic import BaseModel
 
 from llmselect.catalog import Architecture, count_params
 from llmselect.errors import UsageError
+from llmselect.sizing.engines import Engine, get_engine
+from llmselect.sizing.estimate import prefill_attention_flops
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import linear_weights
 
@@ -77,9 +85,32 @@ def state_bytes_per_param(method: Method, precision: Precision, optimizer: Optim
 NF4_BYTES = 4.127 / 8
 """4-bit NormalFloat plus double-quantized block constants: about 4.127 bits per weight
 (Dettmers et al. 2023, QLoRA, section 3)."""
-DEFAULT_MFU = 0.40
-"""Model FLOPs utilization assumed for training (PaLM reports 46%; 30-50% is typical)."""
 OVERHEAD_BYTES = 2 * 2**30
+TRAINING_SLOWDOWN = 1.37
+"""Measured step time over the modelled passes' time, for the three LoRA steps of Llama-2-7B on
+an H100 (shared H100 measurements, `finetune_step_memory.jsonl`, 2026-11-22: q,v rank 16 at
+4 x 512 without and with checkpointing, 0.168 and 0.223 s; all linear layers rank 64 at 8 x 1024
+with checkpointing, 1.400 s): 1.37, 1.25 and 1.40, the median taken. Autograd's bookkeeping,
+the loss, the optimizer step and the backward kernels run slower than the prefill the engine's
+efficiencies were measured on. Leaving each run out in turn, the other two predict it within
+11% (tests/sizing/test_finetune_step.py)."""
+
+
+class TrainingStep(BaseModel):
+    """One optimizer step over `batch` sequences of `seq` tokens on one device."""
+
+    engine: str
+    """The engine profile whose efficiencies time it (`transformers-eager`, `cpu`)."""
+    flops: float
+    compute_s: float
+    """The passes' matrix products at the engine's compute efficiency."""
+    memory_s: float
+    """The memory traffic of the activations, the adapters and the optimizer's update, at its
+    bandwidth efficiency."""
+    launch_s: float
+    """The engine's fixed cost per layer per pass (kernel launches, host work)."""
+    seconds: float
+    tokens_per_s: float
 
 
 class FinetuneMemory(BaseModel):
@@ -96,8 +127,10 @@ class FinetuneMemory(BaseModel):
     total_bytes: int
     available_bytes: int
     fits: bool
+    step: TrainingStep
     epoch_seconds: float | None
-    """Time for one pass over the data, when its size is given."""
+    """Time for one pass over the data, when its size is given: its tokens over the step's
+    speed, the devices training data-parallel."""
 
 
 def lora_params(arch: Architecture, rank: int, targets: Targets) -> int:
@@ -153,6 +186,83 @@ def activation_bytes_per_token(arch: Architecture, fused_attention: bool = True)
     return 10 * h + mlp + norms
 
 
+def _adapted_width(arch: Architecture, targets: Targets) -> int:
+    """Inputs plus outputs of the projections a LoRA adapter sits on, in one layer: the
+    activations each adapter reads and writes."""
+    h = arch.hidden_size or 0
+    q = (arch.num_attention_heads or 0) * (arch.head_dim or 0)
+    kv = (arch.num_key_value_heads or 0) * (arch.head_dim or 0)
+    i = arch.intermediate_size or 0
+    widths = {
+        "q_proj": h + q,
+        "k_proj": h + kv,
+        "v_proj": h + kv,
+        "o_proj": q + h,
+        "gate_proj": h + i if arch.mlp == "gated" else 0,
+        "up_proj": h + i,
+        "down_proj": i + h,
+    }
+    return sum(widths[m] for m in target_modules(targets))
+
+
+def training_engine(device: Device) -> Engine:
+    """The profile that times training: torch runs it eagerly on a GPU; `cpu` on a CPU."""
+    return get_engine("transformers-eager" if device.kind == "gpu" else "cpu")
+
+
+def training_step(
+    arch: Architecture,
+    device: Device,
+    *,
+    method: Method,
+    seq: int,
+    batch: int,
+    rank: int = 16,
+    targets: Targets = "all-linear",
+    checkpointing: bool = True,
+    precision: Precision = "mixed",
+    optimizer: Optimizer = "adamw",
+    engine: Engine | None = None,
+) -> TrainingStep:
+    """The time of one training step, from the same terms as inference's latency model."""
+    engine = engine or training_engine(device)
+    params = count_params(arch)
+    active = params.active or params.total  # a MoE token multiplies only its experts
+    layers = arch.num_hidden_layers or 0
+    tokens = seq * batch
+    adapters = lora_params(arch, rank, targets) if method != "full" else 0
+    trained = adapters if method != "full" else params.total
+    forward = 2 * active * tokens + prefill_attention_flops(arch, seq) * batch
+    forward += 2 * adapters * tokens
+    # Backward: gradients of the activations (as much work as the forward) and of the trained
+    # weights (as much again, for the weights that are trained).
+    backward = 2 * forward if method == "full" else forward + 2 * adapters * tokens
+    forwards = 2 if checkpointing else 1
+    flops = forwards * forward + backward
+    passes = forwards + 2  # the backward launches about twice the forward's kernels
+    # Each pass writes or reads every layer's saved activations once; an adapter also reads and
+    # writes its projection's input and output (dropout, scaling, the sum) in 16 bits.
+    per_token = activation_bytes_per_token(arch)
+    if method != "full":
+        per_token += 3 * 2 * _adapted_width(arch, targets)
+    traffic = per_token * tokens * layers * passes
+    # The optimizer reads and writes every trained parameter's weight, gradient and state.
+    traffic += 2 * trained * state_bytes_per_param(method, precision, optimizer)
+    compute_s = flops / (device.bf16_flops * engine.compute_efficiency)
+    memory_s = traffic / (device.memory_bandwidth * engine.bandwidth_efficiency)
+    launch_s = passes * layers * engine.prefill_overhead_per_layer_s
+    seconds = TRAINING_SLOWDOWN * max(compute_s + memory_s, launch_s)
+    return TrainingStep(
+        engine=engine.id,
+        flops=flops,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        launch_s=launch_s,
+        seconds=seconds,
+        tokens_per_s=tokens / seconds,
+    )
+
+
 def finetune_memory(
     arch: Architecture,
     device: Device,
@@ -167,7 +277,6 @@ def finetune_memory(
     fused_attention: bool = True,
     examples: int | None = None,
     tokens_per_example: int | None = None,
-    mfu: float = DEFAULT_MFU,
     precision: Precision = "mixed",
     optimizer: Optimizer = "adamw",
 ) -> FinetuneMemory:
@@ -199,13 +308,21 @@ def finetune_memory(
 
     # Data-parallel replicas hold everything; sharding (FSDP/ZeRO) is not modelled here.
     used = base + state + activations + logits + OVERHEAD_BYTES
+    step = training_step(
+        arch,
+        device,
+        method=method,
+        seq=seq,
+        batch=batch,
+        rank=rank,
+        targets=targets,
+        checkpointing=checkpointing,
+        precision=precision,
+        optimizer=optimizer,
+    )
     epoch = None
     if examples and tokens_per_example:
-        tokens = examples * tokens_per_example
-        per_token = 6 if method == "full" else 4
-        if checkpointing:
-            per_token += 2
-        epoch = per_token * total * tokens / (device.bf16_flops * devices * mfu)
+        epoch = examples * tokens_per_example / (step.tokens_per_s * devices)
     return FinetuneMemory(
         method=method,
         precision=precision,
@@ -219,5 +336,6 @@ def finetune_memory(
         total_bytes=round(used),
         available_bytes=device.memory_bytes,
         fits=used <= device.memory_bytes,
+        step=step,
         epoch_seconds=epoch,
     )
