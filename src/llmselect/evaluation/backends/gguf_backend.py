@@ -290,16 +290,18 @@ class GGUFBackend:
             # Tokenize the whole and the context, as lm-evaluation-harness does, so that a
             # token spanning the boundary is attributed to the continuation.
             if context:
-                whole = self._tokenize(context + continuation)
-                n_context = len(self._tokenize(context))
+                head = self._tokenize(context)
+                tail = self._tokenize(context + continuation)[len(head) :]
             else:
                 # No context: the continuation is predicted from BOS (EOS without one).
-                whole, n_context = [self._start_token(), *self._tokenize_bare(continuation)], 1
-            if n_context >= len(whole):
+                head, tail = [self._start_token()], self._tokenize_bare(continuation)
+            if not tail:
                 scores.append(0.0)
                 continue
-            self._check_fits(len(whole) - 1, "a context with its continuation")
-            scores.append(self._score(whole[:-1], whole[n_context:]))
+            # The model reads the context as tokenized alone, as lm-evaluation-harness feeds it.
+            read = head + tail
+            self._check_fits(len(read) - 1, "a context with its continuation")
+            scores.append(self._score(read[:-1], tail))
         return scores
 
     def loglikelihood_rolling(self, texts: list[str], max_length: int | None = None) -> list[float]:
