@@ -124,6 +124,81 @@ def test_every_study_key_is_described() -> None:
     assert not missing, f"docs/study.md does not describe: {', '.join(missing)}"
 
 
+# --------------------------------------------------------------------------- the README
+
+
+def test_readme_is_a_front_door() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) < README_MAX_LINES, (
+        f"README.md has {len(lines)} lines; keep it under {README_MAX_LINES} and move details "
+        "into docs/"
+    )
+
+
+def _slug(heading: str) -> str:
+    """An anchor as mkdocs' toc (and, for plain headings, GitHub) makes it."""
+    text = re.sub(r"[`*_]", "", heading).strip().lower()
+    text = re.sub(r"[^\w\s-]", "", text)
+    return re.sub(r"[\s]+", "-", text)
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", text, re.MULTILINE)}
+
+
+def test_readme_links_resolve() -> None:
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\[[^\]]*\]\(([^)\s]+)\)", text)
+    assert links, "the README links to the docs"
+    broken = []
+    for link in links:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", link):  # https:, mailto: ...
+            continue
+        target, _, anchor = link.partition("#")
+        path = (README.parent / target) if target else README
+        if not path.exists():
+            broken.append(f"{link} (no file {target})")
+        elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+            broken.append(f"{link} (no heading #{anchor} in {target or 'README.md'})")
+    assert not broken, "README.md links that do not resolve: " + "; ".join(broken)
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    return [
+        m.group(1).strip()
+        for m in re.finditer(rf"^```{language}\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    ]
+
+
+def test_readme_keeps_the_commands_ci_runs() -> None:
+    # .ci/run does what the README says: the install command, then the test command.
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    readme_blocks = _fenced(README.read_text(encoding="utf-8"), "bash")
+    assert 'pip install -e ".[dev,gguf]"' in ci
+    assert any(b.startswith('pip install -e ".[dev,gguf]"') for b in readme_blocks)
+    assert "python -m pytest" in ci
+    assert "python -m pytest" in readme_blocks, "the README's test command is what CI runs"
+
+
+def test_readme_quick_start_study_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The quick start as a user follows it: init, the README's study in place of the scaffold's,
+    # select (without the server the study measures, which only a user has).
+    studies = _fenced(README.read_text(encoding="utf-8"), "yaml")
+    assert len(studies) == 1, "the README shows one study"
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["init", "my-study"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "my-study" / "study.yaml").write_text(studies[0] + "\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["select", "my-study/study.yaml", "--no-measure", "--no-report"],
+        env={"COLUMNS": "110"},
+    )
+    assert result.exit_code == 0, result.output
+
+
 # --------------------------------------------------------------------------- checked examples
 
 
