@@ -1450,8 +1450,9 @@ def finetune(
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from llmselect.console import console, finetune_gate, finetune_preflight, finetune_summary
-    from llmselect.finetune.train import Events, FinetuneRequest, TrainConfig, TrainStep
-    from llmselect.finetune.train import finetune_study as run_finetune
+    from llmselect.finetune.config import TrainConfig, TrainStep
+    from llmselect.finetune_job import Events, FinetuneRequest
+    from llmselect.finetune_job import finetune_study as run_finetune
 
     if steps is not None and epochs is not None:
         raise typer.BadParameter("give --steps or --epochs, not both", param_hint="--steps")

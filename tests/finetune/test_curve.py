@@ -10,8 +10,7 @@ import pytest
 
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.statistics import compare
-from llmselect.finetune.curve import before_after, learning_curve, primary_metric
-from llmselect.finetune.train import _curve_counts
+from llmselect.finetune.curve import before_after, curve_counts, learning_curve, primary_metric
 from llmselect.selection.study import SelectStudy
 
 STUDY = SelectStudy.model_validate(
@@ -97,11 +96,11 @@ def test_items_missing_for_some_model_are_left_out(tmp_path: Path) -> None:
 
 def test_curve_sizes_are_distinct_and_end_with_every_example() -> None:
     fractions = (0.125, 0.25, 0.5, 1.0)
-    assert _curve_counts(16, fractions) == [2, 4, 8, 16]
-    assert _curve_counts(3, fractions) == [1, 2, 3]
-    assert _curve_counts(10, (0.5,)) == [5, 10]
+    assert curve_counts(16, fractions) == [2, 4, 8, 16]
+    assert curve_counts(3, fractions) == [1, 2, 3]
+    assert curve_counts(10, (0.5,)) == [5, 10]
     with pytest.raises(LLMSelectError, match="two sizes"):
-        _curve_counts(1, fractions)
+        curve_counts(1, fractions)
 
 
 def test_before_after_picks_the_fine_tune_against_its_base_and_the_others() -> None:

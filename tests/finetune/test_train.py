@@ -28,18 +28,10 @@ from safetensors.torch import load_file  # noqa: E402
 
 from llmselect.cli import app  # noqa: E402
 from llmselect.errors import UsageError  # noqa: E402
-from llmselect.finetune.train import (  # noqa: E402
-    BaseModelRef,
-    TrainConfig,
-    TrainData,
-    TrainExample,
-    TrainingInterrupted,
-    TrainStep,
-    load_tokenizer,
-    study_examples,
-    tokenize,
-    train,
-)
+from llmselect.finetune.config import BaseModelRef, TrainConfig, TrainStep  # noqa: E402
+from llmselect.finetune.data import TrainData, TrainExample, study_examples, tokenize  # noqa: E402
+from llmselect.finetune.loop import TrainingInterrupted, train  # noqa: E402
+from llmselect.finetune.model import load_tokenizer  # noqa: E402
 from llmselect.selection.study import load_select_study  # noqa: E402
 
 CAPITALS = {
@@ -369,7 +361,7 @@ def test_the_summary_compares_the_time_taken_with_the_estimate(
     from rich.console import Console
 
     from llmselect.console import finetune_summary
-    from llmselect.finetune.train import FinetuneResult
+    from llmselect.finetune.result import FinetuneResult
 
     def shown(result: FinetuneResult) -> str:
         out = Console(width=200, record=True, file=io.StringIO())

@@ -23,9 +23,9 @@ from llmselect import __version__
 from llmselect.catalog import ModelCard
 
 if TYPE_CHECKING:
+    from llmselect.finetune.config import TrainRun
     from llmselect.finetune.curve import BeforeAfter, LearningCurve
     from llmselect.finetune.gate import GateResult
-    from llmselect.finetune.train import TrainRun
 
 
 def _e(text: object) -> str:

@@ -14,6 +14,7 @@ one says more of the same data will not buy much.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -24,12 +25,14 @@ from pydantic import BaseModel
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.statistics import Comparison, Interval, bootstrap_ci, compare
 from llmselect.evaluation.study import Candidate
-from llmselect.selection.study import SelectStudy
+from llmselect.finetune.study import FinetuneStudy
 
 SCALE = 100.0
 """Metrics are in [0, 1]; differences are told in points."""
 _RESAMPLES = 10_000
 _BATCH_ELEMENTS = 2_000_000
+DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+"""Shares of the training examples the learning curve trains on (the full set is its last point)."""
 
 
 class ModelScore(BaseModel):
@@ -75,7 +78,7 @@ class LearningCurve(BaseModel):
     verdict: str
 
 
-def primary_metric(study: SelectStudy) -> str:
+def primary_metric(study: FinetuneStudy) -> str:
     if study.task.kind == "multiple_choice":
         return "acc"
     if not study.metrics:
@@ -88,7 +91,7 @@ def primary_metric(study: SelectStudy) -> str:
 
 
 def evaluate_models(
-    study: SelectStudy,
+    study: FinetuneStudy,
     study_dir: Path,
     candidates: list[Candidate],
     out_dir: Path,
@@ -127,7 +130,7 @@ def _model_score(results: dict[str, Any], name: str) -> ModelScore:
 
 
 def before_after(
-    results: dict[str, Any], study: SelectStudy, base: str, tuned: str, others: list[str]
+    results: dict[str, Any], study: FinetuneStudy, base: str, tuned: str, others: list[str]
 ) -> BeforeAfter:
     """The base and the fine-tune (and other models) from one evaluation's results."""
     metric = primary_metric(study)
@@ -164,7 +167,7 @@ def item_scores(samples: Path, metric: str) -> dict[str, dict[str, float]]:
 
 def learning_curve(
     samples: Path,
-    study: SelectStudy,
+    study: FinetuneStudy,
     base: str,
     points: list[tuple[str, int]],
     *,
@@ -265,3 +268,17 @@ def _verdict(
         f"sizes ({trend}) is not distinguishable from zero; more data of the same kind is "
         "unlikely to help much."
     )
+
+
+def curve_counts(examples: int, fractions: tuple[float, ...]) -> list[int]:
+    """Distinct example counts for the curve's points, the full set last."""
+    counts = sorted({max(1, math.ceil(f * examples)) for f in fractions if 0 < f <= 1})
+    if not counts or counts[-1] != examples:
+        counts.append(examples)
+    if len(counts) < 2:
+        raise LLMSelectError(
+            f"a learning curve needs at least two sizes; {examples} example(s) give one",
+            field="finetune_dataset",
+            hint="add training examples",
+        )
+    return counts

@@ -32,7 +32,7 @@ def collect_finetuned(
     if not summaries:
         return found, warnings
     # Imported only when needed: it brings scipy, and selection alone must start fast.
-    from llmselect.finetune.train import FinetuneResult
+    from llmselect.finetune.result import FinetuneResult
 
     for path in summaries:
         try:
