@@ -1296,6 +1296,14 @@ def select(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
     ] = False,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="List every ranked and excluded model in the terminal (default: the first 25 "
+            "ranked, and the excluded counted by cause when more than 10).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """The main job: from a use case to a ranked shortlist and a recommendation, with a report.
@@ -1329,7 +1337,7 @@ def select(
     else:
         from llmselect.console import console, selection_summary
 
-        console().print(selection_summary(selection))
+        console().print(selection_summary(selection, show_all=show_all))
         for path in files.values():
             console().print(f"wrote {_escape(str(path))}")
     if selection.recommendation.model is None:

@@ -699,8 +699,8 @@ def selection_summary(
     if len(shown) < len(ranked):
         parts.append(
             Text(
-                f"… and {len(ranked) - len(shown)} more qualify: `--all` lists every model, "
-                "so does the report"
+                f"… and {len(ranked) - len(shown)} more qualify: `--all` lists them, as does "
+                "the report"
             )
         )
     excluded = [e for e in selection.entries if e.rank is None]
@@ -720,9 +720,7 @@ def selection_summary(
             parts.append(out)
     else:
         parts += [_excluded_by_cause(excluded, len(selection.entries))]
-        parts.append(
-            Text("`--all` lists every excluded model with its reasons, so does the report")
-        )
+        parts.append(Text("`--all` lists each excluded model with its reason, as does the report"))
     parts += [Text(f"{stage}: {what}", style="dim") for stage, what in selection.stages.items()]
     parts += [Text("! " + w, style="yellow") for w in selection.warnings]
     return Group(*parts)
@@ -738,8 +736,10 @@ def _excluded_by_cause(excluded: list[Entry], pool: int) -> Table:
     for e in excluded:
         first = e.exclusions[0]
         causes.setdefault((first.stage, first.key), []).append(e)
-    table = Table(title=f"Excluded: {len(excluded)} of {pool}, by what keeps each out first")
-    table.header_style = "bold"
+    table = Table(
+        title=f"Excluded: {len(excluded)} of {pool}, by what keeps each out first",
+        header_style="bold",
+    )
     table.add_column("stage")
     table.add_column("what to change", overflow="fold")
     table.add_column("models", justify="right")
@@ -747,9 +747,8 @@ def _excluded_by_cause(excluded: list[Entry], pool: int) -> Table:
     order = sorted(causes.items(), key=lambda c: (_STAGE_ORDER.index(c[0][0]), -len(c[1])))
     for (stage, key), entries in order:
         example = entries[0]
-        table.add_row(
-            stage, key, str(len(entries)), Text(f"{example.id}: {example.exclusions[0].reason}")
-        )
+        reason = example.exclusions[0].reason
+        table.add_row(stage, Text(key), str(len(entries)), Text(f"{example.id}: {reason}"))
     return table
 
 

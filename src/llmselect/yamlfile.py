@@ -1,11 +1,23 @@
-"""Read YAML so that validation errors can name the file, the line and the field."""
+"""Read YAML so that validation errors can name the file, the line and the field.
+
+The built-in data files (the catalog, the license base, hardware and engine profiles: some 90
+files, 1 MB) take a quarter of a second to parse even with libyaml, on every command. Their
+parse is kept in the user's cache directory as JSON, lines included, under the SHA-256 of the
+file's text: a changed file is parsed again, and JSON holds data only, never code."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import platformdirs
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -69,7 +81,8 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; mappings come back as `LineDict`, lists as `LineList`."""
+    """Parse a YAML file; mappings come back as `LineDict`, lists as `LineList`. A file of the
+    package itself is read from the parse cache when its text is unchanged."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -77,9 +90,24 @@ def load_yaml(path: Path) -> Any:
     if size > MAX_BYTES:
         raise LLMSelectError(f"file is {size} bytes, more than the {MAX_BYTES} allowed", file=path)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise LLMSelectError("not UTF-8 text", file=path, hint="save the file as UTF-8") from exc
+    cache = _cache_file(path)
+    key = _CACHE_VERSION + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if cache is not None:
+        found = _read_cache(cache, key)
+        if found is not _MISSING:
+            return found
+    data = _parse(text, path)
+    if cache is not None:
+        _write_cache(cache, key, data)
+    return data
+
+
+def _parse(text: str, path: Path) -> Any:
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -87,6 +115,94 @@ def load_yaml(path: Path) -> Any:
         raise LLMSelectError(f"invalid YAML: {problem}", file=path, line=line) from exc
     except yaml.YAMLError as exc:
         raise LLMSelectError(f"invalid YAML: {exc}", file=path) from exc
+
+
+# -- the parse cache of the package's own files ----------------------------------------------
+
+_PACKAGE = Path(__file__).resolve().parent
+_CACHE_VERSION = f"1:{yaml.__version__}:{_BASE.__name__}:"
+"""Part of every key: a new cache layout or another YAML parser is a miss, not a misreading."""
+_MISSING = object()
+
+
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("llmselect", appauthor=False)) / "yaml"
+
+
+def _cache_file(path: Path) -> Path | None:
+    """Where the parse of one of the package's own files is kept; None for any other file
+    (studies, profiles, the user's catalog: small, and their paths are theirs)."""
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return None
+    if not resolved.is_relative_to(_PACKAGE):
+        return None
+    name = hashlib.sha256(str(resolved).encode("utf-8")).hexdigest()[:32]
+    return cache_dir() / f"{name}.json"
+
+
+def _read_cache(cache: Path, key: str) -> Any:
+    try:
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored["key"] == key:
+            return _decode(stored["data"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass  # absent, unreadable or damaged: parse the file as if there were no cache
+    return _MISSING
+
+
+def _write_cache(cache: Path, key: str, data: Any) -> None:
+    try:
+        encoded = _encode(data)
+    except TypeError:
+        return  # a type JSON does not hold (!!binary, !!set): parsed every time
+    if _decode(encoded) != data:
+        return
+    text = json.dumps({"key": key, "data": encoded}, separators=(",", ":"))
+    tmp = cache.with_name(f".{cache.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, cache)  # a reader sees the old entry or the new one, never half
+    except OSError:  # no cache where the directory cannot be written
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _encode(value: Any) -> Any:
+    """JSON for parsed YAML: a mapping with its lines, a list with its lines, a date tagged."""
+    if isinstance(value, LineDict):
+        keys = list(value)
+        lines = [value.key_lines[k] for k in keys]
+        return {"d": [value.line, keys, lines, [_encode(v) for v in value.values()]]}
+    if isinstance(value, LineList):
+        return {"l": [value.line, value.item_lines, [_encode(v) for v in value]]}
+    if isinstance(value, datetime.datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"date": value.isoformat()}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"not cached: {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "d" in value:
+        line, keys, lines, values = value["d"]
+        mapping = LineDict(zip(keys, map(_decode, values), strict=True))
+        mapping.line, mapping.key_lines = line, dict(zip(keys, lines, strict=True))
+        return mapping
+    if "l" in value:
+        line, item_lines, values = value["l"]
+        items = LineList(map(_decode, values))
+        items.line, items.item_lines = line, item_lines
+        return items
+    if "t" in value:
+        return datetime.datetime.fromisoformat(value["t"])
+    return datetime.date.fromisoformat(value["date"])
 
 
 def line_of(data: Any, loc: Sequence[str | int]) -> tuple[int, int | None]:

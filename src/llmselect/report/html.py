@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FunctionLoader, StrictUndefined
+import jinja2
+import platformdirs
+from jinja2 import Environment, FileSystemBytecodeCache, FunctionLoader, StrictUndefined
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from llmselect.console import printable
@@ -44,6 +49,33 @@ def _sort_value(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+class _CompiledTemplates(FileSystemBytecodeCache):
+    """The report's template compiled once, not on every run (compiling it takes about as long
+    as rendering the whole catalog). Jinja checks the template's text against each entry; the
+    file names carry the options that shape the compiled code too. A cache that cannot be read
+    or written is no cache, never an error."""
+
+    def __init__(self, env: Environment) -> None:
+        options = [jinja2.__version__, env.autoescape, env.undefined.__name__, env.trim_blocks]
+        options += [env.lstrip_blocks, env.keep_trailing_newline, env.newline_sequence]
+        digest = hashlib.sha256(repr(options).encode("utf-8")).hexdigest()[:16]
+        folder = Path(platformdirs.user_cache_dir("llmselect", appauthor=False)) / "templates"
+        super().__init__(str(folder), f"{digest}-%s.cache")
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a damaged entry: compile as if there were none
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
@@ -53,6 +85,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.bytecode_cache = _CompiledTemplates(env)
     env.filters["gib"] = figures.gib
     env.filters["pct"] = figures.points
     env.filters["num"] = figures.number

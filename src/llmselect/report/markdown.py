@@ -8,6 +8,7 @@ the whole document then goes through `printable`, so no control character reache
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from llmselect.console import printable
 from llmselect.licensing.verdicts import Component
@@ -26,7 +27,12 @@ COMPONENTS: tuple[Component, ...] = ("weights", "code", "data")
 
 def md(text: object) -> str:
     """Escape Markdown and HTML syntax, and keep the text on one line (it may sit in a table)."""
-    flat = " ".join(str(text).split())
+    return _md(str(text))
+
+
+@lru_cache(maxsize=4096)  # license terms repeat across hundreds of models: escaped once each
+def _md(text: str) -> str:
+    flat = " ".join(text.split())
     escaped = _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
     return _LINE_START.sub(lambda m: (m.group(1) or "") + "\\" + m.group(2), escaped)
 

@@ -323,7 +323,7 @@ def _round_down(value: float) -> str:
 def _sizing_stage(
     ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str, bool], Engine]
 ) -> None:
-    from llmselect.sizing.estimate import estimate, schemes_for_card
+    from llmselect.sizing.estimate import Shapes, estimate, schemes_for_card
 
     t = ctx.study.targets
     arch = card.architecture
@@ -347,8 +347,9 @@ def _sizing_stage(
                 key="targets.context",
             )
         )
+    shapes = Shapes(arch)  # the same for every precision tried
     # A release below 16 bits (gpt-oss in MXFP4) starts at its own format.
-    schemes = schemes_for_card(card, ctx.device, list(t.quant) if t.quant else None)
+    schemes = schemes_for_card(card, ctx.device, list(t.quant) if t.quant else None, shapes=shapes)
     measured = ctx.file_quants.get(card.id.lower())
     if measured:
         if t.quant and measured not in schemes:
@@ -373,6 +374,7 @@ def _sizing_stage(
             batch=t.concurrent_users,
             prompt_tokens=t.prompt_tokens,
             price_per_device_hour=t.price_per_gpu_hour,
+            shapes=shapes,
         )
         entry.tried.append(fit.quant)
         if not fit.fits:

@@ -14,10 +14,12 @@ step reads the experts its batch routes to, which grows with the batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from pydantic import BaseModel
 
-from llmselect.catalog import Architecture, ModelCard, count_params
+from llmselect.catalog import Architecture, ModelCard, ParamCount, count_params
+from llmselect.catalog.params import LayerWeights, all_layers
 from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, LayerKind
 from llmselect.errors import UsageError
 from llmselect.sizing.engines import Engine
@@ -163,18 +165,19 @@ def kv_bytes_per_token(arch: Architecture, kv_dtype: str = "fp16") -> int:
     )
 
 
-def _kept_tokens(arch: Architecture, kind: LayerKind, context: int, engine: Engine) -> int:
-    """Tokens a layer of `kind` keeps per sequence at `context`, under `engine`."""
+def _token_limit(arch: Architecture, kind: LayerKind, engine: Engine) -> int | None:
+    """The most tokens a layer of `kind` keeps per sequence under `engine`: its window or chunk
+    where the engine frees the rest; None when it keeps the whole context."""
     window = {LayerKind.sliding: arch.sliding_window, LayerKind.chunked: arch.attention_chunk_size}
     limit = window.get(kind)
     mode = engine.sliding_window_cache
     if not limit or mode == "context":
-        return context
+        return None
     if mode == "window-1":
         limit -= 1
     elif mode == "window+chunk":
         limit += engine.prefill_chunk or 0
-    return min(context, limit)
+    return limit
 
 
 class CacheLayout:
@@ -184,35 +187,53 @@ class CacheLayout:
     def __init__(self, arch: Architecture, engine: Engine, kv_dtype: str = "fp16") -> None:
         self.arch, self.engine = arch, engine
         counts: dict[LayerKind, int] = {}
-        for i, kind in enumerate(arch.layer_kinds()):
-            if kind not in MLP_KINDS and not arch.kv_shared(i):  # these keep nothing of their own
+        # Layers from `own` on reuse an earlier layer's cache (`Architecture.kv_shared`); MLP
+        # blocks keep nothing.
+        own = max(0, (arch.num_hidden_layers or 0) - arch.num_kv_shared_layers)
+        for kind in arch.layer_kinds()[:own]:
+            if kind not in MLP_KINDS:
                 counts[kind] = counts.get(kind, 0) + 1
         self.kinds = list(counts.items())
         self.per_token = {kind: attention_bytes_per_token(arch, kv_dtype, kind) for kind in counts}
         self.states = {
             kind: state_bytes(arch, kind, kv_dtype) for kind in counts
         }  # a recurrent layer's fixed state; 0 for attention layers
+        # Per kind: its label, layers, bytes a token adds and fixed state over those layers, and
+        # the most tokens it keeps (None: all; 0: a recurrent state, which does not grow).
+        self._groups: list[tuple[str, int, int, int, int | None]] = []
+        for kind, layers in self.kinds:
+            keys = kind in KV_KINDS
+            self._groups.append(
+                (
+                    "latent" if keys and arch.uses_mla else kind.value,
+                    layers,
+                    layers * self.per_token[kind] if keys else 0,
+                    layers * self.states[kind],
+                    _token_limit(arch, kind, engine) if keys else 0,
+                )
+            )
+
+    def sizes(self, context: int) -> list[tuple[str, int, int, int, int]]:
+        """`at` as plain numbers, (kind, layers, tokens, bytes_per_token, state_bytes) per
+        kind, for the bisections that ask thousands of times and read only the total."""
+        return [
+            (label, layers, context if limit is None else min(context, limit), per_token, state)
+            for label, layers, per_token, state, limit in self._groups
+        ]
 
     def at(self, context: int) -> list[CacheShare]:
         """The cache of one sequence at `context` (bytes for batch 1, one device)."""
-        shares = []
-        for kind, layers in self.kinds:
-            keys = kind in KV_KINDS
-            tokens = _kept_tokens(self.arch, kind, context, self.engine) if keys else 0
-            per_token = layers * self.per_token[kind] if keys else 0
-            state = layers * self.states[kind]
-            label = "latent" if keys and self.arch.uses_mla else kind.value
-            shares.append(
-                CacheShare(
-                    kind=label,
-                    layers=layers,
-                    tokens=tokens,
-                    bytes_per_token=per_token,
-                    state_bytes=state,
-                    bytes=per_token * tokens + state,
-                )
+        return [
+            CacheShare(
+                kind=label,
+                layers=layers,
+                tokens=tokens,
+                bytes_per_token=per_token,
+                state_bytes=state,
+                bytes=per_token * tokens + state,
             )
-        return shares
+            for label, layers, tokens, per_token, state in self.sizes(context)
+        ]
 
 
 def cache_shares(
@@ -222,16 +243,56 @@ def cache_shares(
     return CacheLayout(arch, engine, kv_dtype).at(context)
 
 
-def _scaled(shares: list[CacheShare], batch: int, devices: int) -> list[CacheShare]:
-    return [
-        s.model_copy(
-            update={
-                "bytes": round(s.bytes * batch / devices),
-                "state_bytes": round(s.state_bytes * batch / devices),
-            }
-        )
-        for s in shares
-    ]
+class _MemoryModel:
+    """The arithmetic of `memory` on plain numbers. `estimate` bisects on `total` for the
+    largest context and batch (some 30 probes each): building pydantic objects at every probe
+    was most of the time `select` spent sizing the catalog. `memory` reads the same numbers,
+    so the bisection and the figures shown cannot disagree."""
+
+    def __init__(
+        self,
+        arch: Architecture,
+        devices: int,
+        engine: Engine,
+        layout: CacheLayout,
+        total_weight_bytes: int,
+    ) -> None:
+        self.devices, self.engine, self.layout = devices, engine, layout
+        self.weights = total_weight_bytes / devices
+        h, inter = arch.hidden_size or 0, arch.intermediate_size or 0
+        # Hidden states, MLP intermediates (gate and up) of one prefill chunk, at 16 bits.
+        self.width = (4 * h + 2 * inter) * 2
+        self.heads = (arch.num_attention_heads or 0) / devices
+        self.vocab = arch.vocab_size or 0
+
+    def parts(
+        self, context: int, batch: int
+    ) -> tuple[list[tuple[tuple[str, int, int, int], int, int]], int, float, float, float]:
+        """Per kind of cache ((kind, layers, tokens, bytes_per_token), bytes, state_bytes) for
+        the batch on one device; then kv, activations, overhead and the total, per device."""
+        engine, devices = self.engine, self.devices
+        shares = [
+            (
+                (label, layers, tokens, per_token),
+                round((per_token * tokens + state) * batch / devices),
+                round(state * batch / devices),
+            )
+            for label, layers, tokens, per_token, state in self.layout.sizes(context)
+        ]
+        kv = sum(share[1] for share in shares)
+        chunk = min(context, engine.prefill_chunk or context)
+        act = batch * chunk * self.width / devices
+        if engine.attention == "eager":
+            longest = max((share[0][2] for share in shares), default=0)
+            act += batch * self.heads * chunk * longest * 2
+        logit_rows = batch * (chunk if engine.logits_all_positions else 1)
+        act += logit_rows * self.vocab * 4
+        used = self.weights + kv + act
+        overhead = engine.fixed_overhead_bytes + engine.slack_fraction * used
+        return shares, kv, act, overhead, used + overhead
+
+    def total(self, context: int, batch: int) -> int:
+        return round(self.parts(context, batch)[4])
 
 
 def memory(
@@ -252,30 +313,31 @@ def memory(
     if total_weight_bytes is None:
         total_weight_bytes = weight_bytes(arch, quant)
     layout = layout or CacheLayout(arch, engine, kv_dtype)
-    weights = total_weight_bytes / devices
-    shares = _scaled(layout.at(context), batch, devices)
-    kv = sum(share.bytes for share in shares)
-    chunk = min(context, engine.prefill_chunk or context)
-    h, inter = arch.hidden_size or 0, arch.intermediate_size or 0
-    # Hidden states, MLP intermediates (gate and up) of one prefill chunk, at 16 bits.
-    act = batch * chunk * (4 * h + 2 * inter) * 2 / devices
-    if engine.attention == "eager":
-        heads = (arch.num_attention_heads or 0) / devices
-        longest = max((share.tokens for share in shares), default=0)
-        act += batch * heads * chunk * longest * 2
-    logit_rows = batch * (chunk if engine.logits_all_positions else 1)
-    act += logit_rows * (arch.vocab_size or 0) * 4
-    used = weights + kv + act
-    overhead = engine.fixed_overhead_bytes + engine.slack_fraction * used
+    model = _MemoryModel(arch, devices, engine, layout, total_weight_bytes)
+    return _memory(model, device, context, batch)
+
+
+def _memory(model: _MemoryModel, device: Device, context: int, batch: int) -> Memory:
+    shares, kv, act, overhead, total = model.parts(context, batch)
     return Memory(
-        weights_bytes=round(weights),
+        weights_bytes=round(model.weights),
         kv_cache_bytes=round(kv),
-        kv_cache_by_kind=shares,
+        kv_cache_by_kind=[
+            CacheShare(
+                kind=label,
+                layers=layers,
+                tokens=tokens,
+                bytes_per_token=per_token,
+                state_bytes=state,
+                bytes=size,
+            )
+            for (label, layers, tokens, per_token), size, state in shares
+        ],
         activations_bytes=round(act),
         overhead_bytes=round(overhead),
-        total_bytes=round(used + overhead),
+        total_bytes=round(total),
         available_bytes=device.memory_bytes,
-        devices=devices,
+        devices=model.devices,
     )
 
 
@@ -283,14 +345,42 @@ def _fits(m: Memory) -> bool:
     return m.total_bytes <= m.available_bytes
 
 
-def _largest(fits_at: Callable[[int], bool], upper: int) -> int:
-    """Largest n in [1, upper] with fits_at(n) true, by bisection; 0 if none."""
-    if not fits_at(1):
+def _largest(total: Callable[[int], int], available: int, upper: int) -> int:
+    """Largest n in [1, upper] with total(n) <= available; 0 if none.
+
+    `total` never falls as n grows (more tokens or sequences never take less memory), so the
+    answer is one boundary. A straight line through total(1) and total(upper) guesses it (the
+    memory model is linear in the batch and piecewise linear in the context), a galloping
+    search from the guess brackets it, and bisection finishes: some 5 probes where bisection
+    alone took 20 (`select` asks twice for each precision of each model)."""
+    first = total(1)
+    if first > available:
         return 0
-    low, high = 1, upper
+    last = total(upper)
+    if last <= available:
+        return upper
+    low, high = 1, upper - 1  # total(low) fits, total(high + 1) does not
+    guess = min(max(1 + (available - first) * (upper - 1) // (last - first), low), high)
+    step = 1
+    if total(guess) <= available:
+        low = guess
+        while low < high:
+            probe = min(low + step, high)
+            if total(probe) > available:
+                high = probe - 1
+                break
+            low, step = probe, step * 2
+    else:
+        high = guess - 1
+        while low < high:
+            probe = max(high - step + 1, low + 1)
+            if total(probe) <= available:
+                low = probe
+                break
+            high, step = probe - 1, step * 2
     while low < high:
         mid = (low + high + 1) // 2
-        if fits_at(mid):
+        if total(mid) <= available:
             low = mid
         else:
             high = mid - 1
@@ -314,6 +404,24 @@ def require_sizable(card: ModelCard) -> None:
         )
 
 
+class Shapes:
+    """What sizing reads from an architecture whatever the precision: its layers' weights and
+    its parameter count. Worked out once per model when several precisions are tried (`select`
+    tries up to nine for each model of the catalog), and passed to `estimate`."""
+
+    def __init__(self, arch: Architecture) -> None:
+        self.arch = arch
+        self.layers: list[LayerWeights] = all_layers(arch)
+        self.counted: ParamCount = count_params(arch)
+        self._attention: dict[int, float] = {}
+
+    def attention_flops(self, prompt: int) -> float:
+        """`prefill_attention_flops(arch, prompt)`, worked out once per prompt length."""
+        if prompt not in self._attention:
+            self._attention[prompt] = prefill_attention_flops(self.arch, prompt)
+        return self._attention[prompt]
+
+
 def estimate(
     card: ModelCard,
     device: Device,
@@ -326,32 +434,18 @@ def estimate(
     prompt_tokens: int | None = None,
     kv_dtype: str = "fp16",
     price_per_device_hour: float | None = None,
+    shapes: Shapes | None = None,
 ) -> Fit:
+    """`shapes`: `Shapes(card.architecture)` when the caller has it already."""
     arch = card.architecture
     require_sizable(card)
+    shapes = shapes or Shapes(arch)
     scheme = normalize(quant)
-    split = weight_split(arch, scheme)
+    split = weight_split(arch, scheme, shapes.layers)
     stored = sum(split)
     layout = CacheLayout(arch, engine, kv_dtype)
-
-    def at_size(ctx: int, b: int) -> Memory:
-        return memory(
-            arch,
-            scheme,
-            device,
-            devices,
-            engine,
-            ctx,
-            b,
-            kv_dtype,
-            total_weight_bytes=stored,
-            layout=layout,
-        )
-
-    mem = at_size(context, batch)
-
-    def at(ctx: int, b: int) -> bool:
-        return _fits(at_size(ctx, b))
+    model = _MemoryModel(arch, devices, engine, layout, stored)
+    mem = _memory(model, device, context, batch)
 
     warnings = []
     if arch.context_length and context > arch.context_length:
@@ -363,17 +457,20 @@ def estimate(
         warnings.append(
             f"{engine.id} keeps the full context in the KV cache of sliding-window layers"
         )
-    max_context = _largest(lambda c: at(c, batch), max(arch.context_length or 0, context))
-    max_batch = _largest(lambda b: at(context, b), 4096)
+    available = device.memory_bytes
+    max_context = _largest(
+        lambda c: model.total(c, batch), available, max(arch.context_length or 0, context)
+    )
+    max_batch = _largest(lambda b: model.total(context, b), available, 4096)
 
-    counted = count_params(arch)
+    counted = shapes.counted
     active = counted.active
     prompt = prompt_tokens if prompt_tokens is not None else max(1, context // 2)
     # The weights' matrix products run at the precision of the scheme; attention in 16 bits.
     peak_flops = matmul_flops(device, scheme) * devices * engine.compute_efficiency
     attention_peak = device.bf16_flops * devices * engine.compute_efficiency
     bandwidth = device.memory_bandwidth * devices * engine.bandwidth_efficiency
-    attention_flops = prefill_attention_flops(arch, prompt)
+    attention_flops = shapes.attention_flops(prompt)
     # Each forward pass of the prefill (one, or one per chunk of the batch's prompt tokens) also
     # pays the engine's fixed cost per layer: launches and host work, the floor of a short prompt.
     layers = arch.num_hidden_layers or 1
@@ -459,6 +556,14 @@ HOST_PROFILE = "CPU-DDR4-DUAL"
 """The system memory assumed behind a GPU when layers are offloaded (a dual-channel desktop)."""
 
 
+@cache  # looked up once: `select` offloads hundreds of models
+def _host_bandwidth() -> float:
+    from llmselect.sizing.engines import get_engine
+    from llmselect.sizing.hardware import find_device
+
+    return find_device(HOST_PROFILE).memory_bandwidth * get_engine("cpu").bandwidth_efficiency
+
+
 def _offload(
     arch: Architecture,
     mem: Memory,
@@ -469,15 +574,11 @@ def _offload(
     kv_read: float,
     gpu_step: float,
 ) -> Offload:
-    from llmselect.sizing.engines import get_engine
-    from llmselect.sizing.hardware import find_device
-
     layers = arch.num_hidden_layers or 1
     per_layer = (mem.weights_bytes + mem.kv_cache_bytes) / layers
     fixed = mem.total_bytes - mem.weights_bytes - mem.kv_cache_bytes
     gpu_layers = max(0, min(layers, int((mem.available_bytes - fixed) // per_layer)))
-    host = find_device(HOST_PROFILE)
-    host_bandwidth = host.memory_bandwidth * get_engine("cpu").bandwidth_efficiency
+    host_bandwidth = _host_bandwidth()
     on_host = (layers - gpu_layers) / layers
     # Decode reads the GPU layers at GPU speed and the host layers at system-memory speed.
     step = gpu_step * (1 - on_host) + (weights_read + kv_read) * on_host / host_bandwidth
@@ -501,18 +602,25 @@ def schemes_for(device: Device) -> list[str]:
 
 
 def schemes_for_card(
-    card: ModelCard, device: Device, allowed: list[str] | None = None
+    card: ModelCard,
+    device: Device,
+    allowed: list[str] | None = None,
+    *,
+    shapes: Shapes | None = None,
 ) -> list[str]:
     """Schemes to try for `card`, best quality first, among `allowed` (default: all the device
     runs). A model released below 16 bits (gpt-oss in MXFP4, DeepSeek-V3 in block FP8) starts
     at its release format, which stands for any allowed scheme at least as wide: higher
-    precisions only cost memory without restoring what was never there."""
+    precisions only cost memory without restoring what was never there. `shapes`:
+    `Shapes(card.architecture)` when the caller has it already."""
     schemes = [normalize(s) for s in allowed] if allowed else schemes_for(device)
     if not card.weights_format:
         return schemes
+    arch = card.architecture
+    layers = shapes.layers if shapes else None
     native = normalize(card.weights_format)
-    size = weight_bytes(card.architecture, native)
-    smaller = [s for s in schemes if s != native and weight_bytes(card.architecture, s) < size]
+    size = sum(weight_split(arch, native, layers))
+    smaller = [s for s in schemes if s != native and sum(weight_split(arch, s, layers)) < size]
     if len(smaller) == len(schemes) and native not in schemes:
         return schemes  # every allowed scheme is narrower than the release: no room for it
     return [native, *smaller]

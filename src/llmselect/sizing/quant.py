@@ -3,7 +3,7 @@
 Plain dtypes store every weight alike. GGUF file types mix tensor types: llama.cpp's
 `llama_tensor_get_type` (src/llama-quant.cpp) keeps the output matrix at Q6_K and gives some
 layers' value and down projections more bits ("_M" and "_L" variants). Block sizes come from
-the `gguf` package (ggml's own table). AWQ/GPTQ store linear layers at 4 bits with a 16-bit
+ggml's own table (`GGML_BLOCKS`). AWQ/GPTQ store linear layers at 4 bits with a 16-bit
 scale and a 4-bit zero point per group of 128, and keep embeddings and the LM head at 16 bits.
 """
 
@@ -22,8 +22,33 @@ GROUP = 128
 GROUPED_4BIT = 4 / 8 + (16 + 4) / 8 / GROUP  # bytes per weight: 4-bit value, scale and zero
 
 
+# (weights per block, bytes per block) of the ggml types sizing uses, as ggml's table has them
+# (`gguf.GGML_QUANT_SIZES`, which a test compares with this): importing `gguf` imports numpy,
+# a tenth of a second of `llmselect select`. Other types are read from the package.
+GGML_BLOCKS = {
+    "F32": (1, 4),
+    "F16": (1, 2),
+    "BF16": (1, 2),
+    "Q4_0": (32, 18),
+    "Q4_1": (32, 20),
+    "Q5_0": (32, 22),
+    "Q5_1": (32, 24),
+    "Q8_0": (32, 34),
+    "Q2_K": (256, 84),
+    "Q3_K": (256, 110),
+    "Q4_K": (256, 144),
+    "Q5_K": (256, 176),
+    "Q6_K": (256, 210),
+    "MXFP4": (32, 17),
+    "NVFP4": (64, 36),
+}
+
+
 @cache
 def ggml_bytes_per_weight(type_name: str) -> float:
+    if type_name in GGML_BLOCKS:
+        block, size = GGML_BLOCKS[type_name]
+        return size / block
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     block, size = GGML_QUANT_SIZES[GGMLQuantizationType[type_name]]
@@ -193,6 +218,12 @@ def _role_types(scheme: str, index: int, layers: int, mla: bool) -> tuple[str, .
     return tuple(types)
 
 
+@cache  # one list per file type and depth: sizing the catalog asks for ~800 of them
+def _all_role_types(scheme: str, layers: int, mla: bool) -> list[tuple[str, ...]]:
+    """`_role_types` of every layer of a model `layers` deep."""
+    return [_role_types(scheme, i, layers, mla) for i in range(layers)]
+
+
 def _layer_bytes(
     layer: LayerWeights, scheme: str, role_types: tuple[str, ...] | None
 ) -> tuple[float, float]:
@@ -224,10 +255,13 @@ def _embedding_bytes(arch: Architecture, scheme: str, *, lookups_only: bool = Fa
     return embedding * 2.0
 
 
-def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
-    """Bytes of all weights stored at `quant`: outside the routed experts, and inside them."""
+def weight_split(
+    arch: Architecture, quant: str, layers: list[LayerWeights] | None = None
+) -> tuple[int, int]:
+    """Bytes of all weights stored at `quant`: outside the routed experts, and inside them.
+    `layers` is `all_layers(arch)` when the caller has it already."""
     scheme = normalize(quant)
-    layers = all_layers(arch)
+    layers = layers if layers is not None else all_layers(arch)
     _, head, small = outside_layers(arch)
     outside = _embedding_bytes(arch, scheme)
     if scheme in DTYPE_BYTES:
@@ -243,12 +277,16 @@ def weight_split(arch: Architecture, quant: str) -> tuple[int, int]:
             outside += head * ggml_bytes_per_weight(head_type)
     dense, experts = outside, 0.0
     # Alike layers are counted once; llama.cpp gives some layers' roles more bits, so under a
-    # GGUF file type a layer is alike another only with the same types too.
-    gguf = scheme in _GGUF
-    alike = Counter(
-        (layer, _role_types(scheme, i, len(layers), arch.uses_mla) if gguf else None)
-        for i, layer in enumerate(layers)
-    )
+    # GGUF file type a layer is alike another only with the same types too. `all_layers` gives
+    # alike layers one shared object: counting by identity first spares hashing every layer's
+    # fields (`select` sizes the whole catalog), and equal objects are merged after, in order.
+    n, mla = len(layers), arch.uses_mla
+    roles = _all_role_types(scheme, n, mla) if scheme in _GGUF else [None] * n
+    by_identity = Counter(zip(map(id, layers), roles, strict=True))
+    objects = {id(layer): layer for layer in layers}
+    alike: Counter[tuple[LayerWeights, tuple[str, ...] | None]] = Counter()
+    for (identity, role_types), count in by_identity.items():
+        alike[(objects[identity], role_types)] += count
     for (layer, role_types), count in alike.items():
         in_dense, in_experts = _layer_bytes(layer, scheme, role_types)
         dense += count * in_dense
