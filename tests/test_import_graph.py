@@ -23,6 +23,8 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 COMMAND_LINE = {"llmselect.cli", "llmselect.__main__"}
 PRESENTATION = {"llmselect.cli", "llmselect.console"}
+JOB_CALLERS = {"llmselect.jobs", "llmselect.demo"}
+"""Besides the command line: the jobs themselves, and the demo (a job of jobs)."""
 """What only the command line may import: below it, everything returns typed data."""
 
 KNOWN_PRESENTATION_IMPORTS: dict[str, str] = {
@@ -168,6 +170,17 @@ def test_only_the_command_line_imports_the_cli_and_the_console() -> None:
         and module not in KNOWN_PRESENTATION_IMPORTS
     )
     assert not wrong, "only the command line may import these:\n" + "\n".join(wrong)
+
+
+def test_no_stage_imports_a_job() -> None:
+    """The jobs run the stages one after another; a stage that called a job would run upward."""
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in module_imports().items()
+        for target in targets
+        if node(target) == "llmselect.jobs" and node(module) not in COMMAND_LINE | JOB_CALLERS
+    )
+    assert not wrong, "only the command line and the demo run jobs:\n" + "\n".join(wrong)
 
 
 def test_imports_in_functions_count_and_type_checking_ones_do_not() -> None:

@@ -25,7 +25,7 @@ from llmselect.errors import LLMSelectError
 
 if TYPE_CHECKING:
     from llmselect.catalog import ModelCard
-    from llmselect.evaluation.study import EvalStudy
+    from llmselect.evaluation.results import EvalResults
     from llmselect.sizing.engines import Engine
     from llmselect.sizing.estimate import Fit
     from llmselect.sizing.hardware import Device
@@ -912,19 +912,8 @@ def evaluate(
     Outputs are stored as they come: rerunning after a crash or Ctrl-C resumes where it stopped."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    from llmselect.evaluation.runner import check_out_dir, run_models, write_results
-    from llmselect.evaluation.store import Store
-    from llmselect.evaluation.study import load_study
+    from llmselect.jobs.evaluate import evaluate as evaluate_job
 
-    run(as_json, lambda: check_out_dir(out))  # results that could not be written: say so first
-    study = run(as_json, lambda: load_study(study_file))
-    base_dir = study_file.resolve().parent
-    store_path = store or out / "store.sqlite"
-    if fresh:
-        # The write-ahead log and its index go too: an old log must not replay into a new store.
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{store_path}{suffix}").unlink(missing_ok=True)
-    db = run(as_json, lambda: Store(store_path))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -933,215 +922,58 @@ def evaluate(
     )
     with Progress(*columns, disable=as_json, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
-        # Items produced in this run, per model: only new measurements go to calibration.
-        stored_before: dict[str, int] = {}
-        produced: dict[str, int] = {}
 
         def progress(model: str, done: int, total: int) -> None:
             if model not in tasks:
                 tasks[model] = bar.add_task(model, total=total)
             bar.update(tasks[model], completed=done)
-            produced[model] = done - stored_before.setdefault(model, done)
 
-        dataset = run(as_json, lambda: run_models(study, base_dir, db, progress))
-    results = run(as_json, lambda: write_results(study, base_dir, dataset, db, out))
-    db.close()
-    calibration = None
-    if not no_record:
-        calibration = _record_eval_speed(study, study_file, results, produced)
+        done = run(
+            as_json,
+            lambda: evaluate_job(
+                study_file,
+                out,
+                store=store,
+                fresh=fresh,
+                record_speed=not no_record,
+                progress=progress,
+            ),
+        )
     if as_json:
-        emit_json({**results, "calibration": calibration} if calibration else results)
-        _exit_if_items_failed(results)
+        emit_json(done.to_json())
+        _exit_if_items_failed(done.results)
         return
     from llmselect.console import console, eval_summary
 
-    console().print(eval_summary(results))
-    for entry in (calibration or {}).get("recorded", []):
+    console().print(eval_summary(done.results))
+    speeds = done.calibration
+    for entry in speeds.recorded if speeds else []:
         _stderr(
-            f"recorded for `fit` calibration: {entry['model']} on {entry['device']}, "
-            f"{entry['decode_tokens_per_s']:.3g} tokens/s per sequence at batch {entry['batch']}"
+            f"recorded for `fit` calibration: {entry.model} on {entry.device}, "
+            f"{entry.decode_tokens_per_s:.3g} tokens/s per sequence at batch {entry.batch}"
         )
-    for entry in (calibration or {}).get("skipped", []):
-        if entry["card"]:  # said only where the user named a catalog model
-            _stderr(f"not recorded for calibration ({entry['candidate']}): {entry['reason']}")
-    _exit_if_items_failed(results)
+    for skip in speeds.skipped if speeds else []:
+        if skip.card:  # said only where the user named a catalog model
+            _stderr(f"not recorded for calibration ({skip.candidate}): {skip.reason}")
+    _exit_if_items_failed(done.results)
 
 
-def _exit_if_items_failed(results: dict[str, Any]) -> None:
+def _exit_if_items_failed(results: EvalResults) -> None:
     """Items that got no output are neither stored nor scored: say which and why, and exit 1."""
     from llmselect.console import err_console
 
-    failed = {name: model for name, model in results["models"].items() if model.get("failed")}
+    failed = {name: model for name, model in results.models.items() if model.failed}
     for name, model in failed.items():
         err_console().print(
-            f"[bold red]error:[/] {_escape(name)}: {model['failed']} of "
-            f"{results['dataset']['items']} items got no usable output; they are not stored "
+            f"[bold red]error:[/] {_escape(name)}: {model.failed} of "
+            f"{results.dataset.items} items got no usable output; they are not stored "
             "or scored, and rerunning retries them",
             soft_wrap=True,
         )
-        for entry in model["errors"][:3]:
-            err_console().print(_escape(f"  {entry['item_id']}: {entry['error']}"), soft_wrap=True)
+        for entry in model.errors[:3]:
+            err_console().print(_escape(f"  {entry.item_id}: {entry.error}"), soft_wrap=True)
     if failed:
         raise typer.Exit(1)
-
-
-def _record_eval_speed(
-    study: EvalStudy, study_file: Path, results: dict[str, Any], produced: dict[str, int]
-) -> dict[str, list[dict[str, Any]]] | None:
-    """Record each local candidate's measured speed in the sizing calibration store.
-
-    Only models that generated new outputs here in this process (transformers, or a GGUF file
-    through llama.cpp) and that match a catalog card (see `_eval_card`, `_eval_gguf_card`), on
-    this machine as `fit` sees it (a listed GPU, or this CPU). Each is recorded under the engine
-    profile its run measured, as the backend reported it: `cpu` on a CPU (the profile `fit`
-    uses for any CPU), `transformers-compiled` or `transformers-eager` on CUDA (the decode path
-    that ran), `llama.cpp` for a GGUF file on a GPU; and at the precision that ran (the torch
-    dtype, or the GGUF file type). Servers are skipped: their hardware is unknown.
-    Returns what was recorded and why the rest was not (`card` says which were matched); None
-    when no local model generated anything new.
-    """
-    import datetime
-
-    from llmselect.catalog import load_catalog
-    from llmselect.sizing.calibration import Measurement, record
-    from llmselect.sizing.quant import normalize
-
-    local = [c for c in study.candidates if (c.transformers or c.gguf) and produced.get(c.name)]
-    timed = [c for c in local if (results["models"][c.name]["latency"] or {}).get("tokens_per_s")]
-    if not timed:
-        return None
-    recorded: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    matched: list[tuple[Any, ModelCard, str | None]] = []
-    try:
-        catalog = load_catalog()
-    except LLMSelectError as exc:
-        return {"recorded": [], "skipped": [{"candidate": "*", "card": None, "reason": str(exc)}]}
-    for candidate in timed:
-        quant: str | None = None
-        if candidate.gguf:
-            card, quant, reason = _eval_gguf_card(
-                candidate.name, candidate.gguf, study_file, catalog
-            )
-        else:
-            card, reason = _eval_card(candidate.name, candidate.transformers, study_file, catalog)
-        if card is None:
-            skipped.append({"candidate": candidate.name, "card": None, "reason": reason})
-        else:
-            matched.append((candidate, card, quant))
-    if not matched:
-        return {"recorded": [], "skipped": skipped}
-    try:
-        # One process runs on one of the machine's devices; without a GPU, on this CPU (the
-        # device `fit` sizes for here, `this-machine-cpu`).
-        device, _ = _target_hardware(None)
-    except LLMSelectError as exc:
-        reason = f"this machine has no hardware profile ({exc.message})"
-        skipped += [
-            {"candidate": c.name, "card": card.id, "reason": reason} for c, card, _ in matched
-        ]
-        return {"recorded": [], "skipped": skipped}
-    for candidate, card, gguf_quant in matched:
-        model = results["models"][candidate.name]
-        latency = model["latency"]
-        ran_on_gpu = (model.get("device") or "cpu").startswith(("cuda", "gpu"))
-        if ran_on_gpu != (device.kind == "gpu"):
-            reason = f"it ran on {model.get('device')}, not on {device.id}"
-            skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
-            continue
-        engine = model.get("engine")
-        if not engine:
-            reason = "its run recorded no engine profile"
-            skipped.append({"candidate": candidate.name, "card": card.id, "reason": reason})
-            continue
-        # The sequences generated together (llama-cpp-python answers one prompt at a time).
-        batch = max(1, round(latency.get("batch_p50") or 1))
-        prompt = max(1, round(latency.get("prompt_tokens_p50") or 1))
-        try:
-            quant = gguf_quant or normalize(model.get("dtype") or "")
-        except LLMSelectError as exc:
-            skipped.append({"candidate": candidate.name, "card": card.id, "reason": exc.message})
-            continue
-        measurement = Measurement(
-            model=card.id,
-            device=device.id,
-            devices=1,
-            engine=engine,
-            quant=quant,
-            batch=batch,
-            context=prompt + max(1, round(latency.get("output_tokens_p50") or 1)),
-            prompt_tokens=prompt,
-            # The batch's tokens over its time (prefill included), shared by its sequences.
-            decode_tokens_per_s=latency["tokens_per_s"] / batch,
-            ttft_s=latency.get("ttft_p50_s") or None,
-            peak_memory_bytes=latency.get("peak_memory_bytes") or None,
-            measured_at=datetime.datetime.now(datetime.UTC),
-            source=f"llmselect eval {study_file.name} ({candidate.name})",
-        )
-        record(measurement)
-        recorded.append(measurement.model_dump(mode="json"))
-    return {"recorded": recorded, "skipped": skipped}
-
-
-def _eval_card(
-    name: str, folder: str | None, study_file: Path, catalog: Any
-) -> tuple[ModelCard | None, str]:
-    """The catalog card of a local transformers candidate, or why there is none."""
-    from llmselect.catalog.importers.hf_config import read_config
-
-    path = (study_file.resolve().parent / (folder or "")).resolve() / "config.json"
-    try:
-        config = read_config(path)
-    except LLMSelectError as exc:
-        return None, exc.message
-    card = _card_of_shape((name, str(config.get("_name_or_path") or "")), config.get, catalog)
-    if card:
-        return card, ""
-    return None, (
-        "no catalog card with this id and shape: name the candidate by its catalog id, "
-        "or `llmselect catalog import` the folder"
-    )
-
-
-def _card_of_shape(ids: tuple[str, ...], shape: Any, catalog: Any) -> ModelCard | None:
-    """The first card among `ids` whose layer count and width are `shape`'s (a getter): a name
-    alone is not proof that a local model is that catalog model."""
-    for model_id in ids:
-        card = catalog.find(model_id) if model_id else None
-        if card and all(
-            getattr(card.architecture, k, None) in (None, shape(k))
-            for k in ("num_hidden_layers", "hidden_size")
-        ):
-            return card  # type: ignore[no-any-return]
-    return None
-
-
-def _eval_gguf_card(
-    name: str, file: str, study_file: Path, catalog: Any
-) -> tuple[ModelCard | None, str | None, str]:
-    """The catalog card of a GGUF candidate (by its name, or the base model its header names,
-    with the header's shape) and the file's precision; or why there is none."""
-    from llmselect.catalog.importers.gguf_file import import_gguf
-    from llmselect.sizing.quant import gguf_file_scheme
-
-    path = (study_file.resolve().parent / file).resolve()
-    try:
-        header = import_gguf(path, model_id=name)
-    except LLMSelectError as exc:
-        return None, None, exc.message
-    quant = gguf_file_scheme(header.quantization)
-    if quant is None:
-        return None, None, f"its file type {header.quantization!r} is not one `fit` sizes"
-    ids = (name, header.base_model or "")
-    card = _card_of_shape(ids, lambda k: getattr(header.architecture, k, None), catalog)
-    if card:
-        return card, quant, ""
-    return (
-        None,
-        None,
-        "no catalog card with this id and shape: name the candidate by its catalog id, "
-        "or `llmselect catalog import` the file",
-    )
 
 
 # --------------------------------------------------------------------------- fine-tuning data
@@ -1459,8 +1291,8 @@ def finetune(
 
     from llmselect.console import console, finetune_gate, finetune_preflight, finetune_summary
     from llmselect.finetune.config import TrainConfig, TrainStep
-    from llmselect.finetune_job import Events, FinetuneRequest
-    from llmselect.finetune_job import finetune_study as run_finetune
+    from llmselect.jobs.finetune import Events, FinetuneRequest
+    from llmselect.jobs.finetune import finetune_study as run_finetune
 
     if steps is not None and epochs is not None:
         raise typer.BadParameter("give --steps or --epochs, not both", param_hint="--steps")

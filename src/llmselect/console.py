@@ -25,6 +25,7 @@ from llmselect.units import format_count, format_tokens
 
 if TYPE_CHECKING:
     # Types only: a catalog command must not pay for importing every stage.
+    from llmselect.evaluation.results import EvalResults
     from llmselect.licensing import License
     from llmselect.licensing.openness import Openness
     from llmselect.licensing.verdicts import LicenseReport
@@ -605,12 +606,10 @@ def calibration_table(
     return table
 
 
-def eval_summary(results: dict[str, Any]) -> RenderableType:
+def eval_summary(results: EvalResults) -> RenderableType:
     """Scores with their 95% intervals, then each paired comparison in a sentence."""
-    metrics = sorted({m for model in results["models"].values() for m in model["metrics"]})
-    table = Table(
-        title=f"{results['study']}: {results['dataset']['items']} items", header_style="bold"
-    )
+    metrics = sorted({m for model in results.models.values() for m in model.metrics})
+    table = Table(title=f"{results.study}: {results.dataset.items} items", header_style="bold")
     table.add_column("model")
     for metric in metrics:
         table.add_column(f"{metric} (95% CI)", justify="right")
@@ -618,20 +617,17 @@ def eval_summary(results: dict[str, Any]) -> RenderableType:
     # items the run got through per second.
     table.add_column("p50 s", justify="right")
     table.add_column("items/s", justify="right")
-    for name, model in results["models"].items():
+    for name, model in results.models.items():
         cells = []
         for metric in metrics:
-            ci = model["metrics"].get(metric)
-            cells.append(f"{ci['mean']:.3f} ({ci['low']:.3f}–{ci['high']:.3f})" if ci else "")
-        latency = model["latency"]
-        speed = [f"{latency['p50_s']:.3f}", f"{latency['items_per_s']:.3g}"] if latency else []
-        table.add_row(Text(name), *cells, *speed)
-    sentences = [Text("• " + c["sentence"]) for c in results["comparisons"]]
-    warnings = [
-        Text("! " + c["warning"], style="yellow")
-        for c in results["comparisons"]
-        if c.get("warning")
-    ]
+            ci = model.metrics.get(metric)
+            cells.append(f"{ci.mean:.3f} ({ci.low:.3f}–{ci.high:.3f})" if ci else "")
+        lat = model.latency
+        if lat:
+            cells += [f"{lat.p50_s:.3f}", f"{lat.items_per_s:.3g}" if lat.items_per_s else ""]
+        table.add_row(Text(name), *cells)
+    sentences = [Text("• " + c.sentence) for c in results.comparisons]
+    warnings = [Text("! " + c.warning, style="yellow") for c in results.comparisons if c.warning]
     return Group(table, *sentences, *warnings)
 
 
@@ -829,7 +825,8 @@ def data_report(report: DataReport, *, examples: int = 5) -> RenderableType:
 if TYPE_CHECKING:
     from llmselect.finetune.curve import BeforeAfter, LearningCurve
     from llmselect.finetune.gate import GateResult
-    from llmselect.finetune.train import FinetuneResult, Preflight
+    from llmselect.finetune.preflight import Preflight
+    from llmselect.finetune.result import FinetuneResult
 
 _GATE_STYLE = {"pass": "green", "warn": "yellow", "stop": "bold red"}
 

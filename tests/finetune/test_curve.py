@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from llmselect.errors import LLMSelectError
+from llmselect.evaluation.results import EvalResults, SampleLine
 from llmselect.evaluation.statistics import compare
 from llmselect.finetune.curve import before_after, curve_counts, learning_curve, primary_metric
 from llmselect.selection.study import SelectStudy
@@ -23,15 +23,21 @@ STUDY = SelectStudy.model_validate(
 SIZES = [25, 50, 100, 200]
 
 
-def _samples(path: Path, scores: dict[str, list[float]]) -> Path:
-    """A `samples.jsonl` as the evaluation writes it: one line per model and item."""
-    lines = [
-        json.dumps({"model": model, "item_id": f"i{n:03d}", "scores": {"exact_match": value}})
+def _samples(scores: dict[str, list[float]]) -> list[SampleLine]:
+    """The samples as the evaluation gives them: one per model and item."""
+    return [
+        SampleLine(
+            model=model,
+            item_id=f"i{n:03d}",
+            prompt="",
+            output="",
+            reference="",
+            scores={"exact_match": value},
+            loglikelihoods=None,
+        )
         for model, values in scores.items()
         for n, value in enumerate(values)
     ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _pass_fail(rate: float, n: int, seed: int) -> list[float]:
@@ -57,7 +63,7 @@ def test_a_curve_still_rising_says_more_data_helps(tmp_path: Path) -> None:
     scores = {"base": _pass_fail(0.05, 400, 0)}
     for (name, _), rate in zip(_points(), [0.2, 0.4, 0.6, 0.8], strict=True):
         scores[name] = _pass_fail(rate, 400, len(scores))
-    curve = learning_curve(_samples(tmp_path / "s.jsonl", scores), STUDY, "base", _points())
+    curve = learning_curve(_samples(scores), STUDY, "base", _points())
     assert curve.outlook == "likely"
     assert curve.verdict.startswith("More data is likely to help: going from 100 to 200 examples")
     assert 0.15 < curve.slope_low < curve.slope_per_doubling < curve.slope_high < 0.25
@@ -69,7 +75,7 @@ def test_a_curve_still_rising_says_more_data_helps(tmp_path: Path) -> None:
 def test_a_flat_curve_says_more_of_the_same_will_not_help(tmp_path: Path) -> None:
     same = _pass_fail(0.6, 60, 1)
     scores = {"base": _pass_fail(0.1, 60, 0), **{name: same for name, _ in _points()}}
-    curve = learning_curve(_samples(tmp_path / "s.jsonl", scores), STUDY, "base", _points())
+    curve = learning_curve(_samples(scores), STUDY, "base", _points())
     assert curve.outlook == "unlikely"
     assert curve.verdict.startswith("The curve has flattened: going from 100 to 200 examples")
     assert curve.slope_per_doubling == 0.0 and not curve.last_doubling.significant
@@ -80,7 +86,7 @@ def test_the_slope_is_per_doubling_of_the_examples(tmp_path: Path) -> None:
     scores = {"base": [0.0] * 10}
     for (name, _), mean in zip(_points(), [0.3, 0.4, 0.5, 0.6], strict=True):
         scores[name] = [mean + (0.05 if i % 2 else -0.05) for i in range(10)]
-    curve = learning_curve(_samples(tmp_path / "s.jsonl", scores), STUDY, "base", _points())
+    curve = learning_curve(_samples(scores), STUDY, "base", _points())
     assert curve.slope_per_doubling == pytest.approx(0.1)
     assert curve.slope_low == pytest.approx(0.1) and curve.slope_high == pytest.approx(0.1)
 
@@ -88,10 +94,10 @@ def test_the_slope_is_per_doubling_of_the_examples(tmp_path: Path) -> None:
 def test_items_missing_for_some_model_are_left_out(tmp_path: Path) -> None:
     scores = {"base": [0.0, 1.0, 1.0], "tuned-25": [0.0, 1.0], "tuned-50": [1.0, 1.0, 0.0]}
     points = [("tuned-25", 25), ("tuned-50", 50)]
-    curve = learning_curve(_samples(tmp_path / "s.jsonl", scores), STUDY, "base", points)
+    curve = learning_curve(_samples(scores), STUDY, "base", points)
     assert curve.items == 2
     with pytest.raises(LLMSelectError, match="no item"):
-        learning_curve(tmp_path / "s.jsonl", STUDY, "base", [("nobody", 1), ("tuned-25", 2)])
+        learning_curve(_samples(scores), STUDY, "base", [("nobody", 1), ("tuned-25", 2)])
 
 
 def test_curve_sizes_are_distinct_and_end_with_every_example() -> None:
@@ -111,14 +117,29 @@ def test_before_after_picks_the_fine_tune_against_its_base_and_the_others() -> N
         compare("tuned", tuned, "big", big, metric="exact_match", binary=True),
     ]
     interval = {"mean": 0.5, "low": 0.0, "high": 1.0, "n": 4}
-    results = {
-        "dataset": {"items": 4, "path": "eval.jsonl"},
-        "models": {m: {"metrics": {"exact_match": interval}} for m in ("base", "tuned", "big")},
-        "comparisons": [c.model_dump() for c in comparisons],
+    model = {
+        "metrics": {"exact_match": {**interval, "higher_is_better": True}},
+        **{"latency": None, "backend": "b", "device": None, "dtype": None, "engine": None},
+        **{"skipped": [], "failed": 0, "errors": []},
     }
+    results = EvalResults.model_validate(
+        {
+            "study": "s",
+            "dataset": {
+                "items": 4,
+                "path": "eval.jsonl",
+                "sha256": "",
+                "warnings": [],
+                "split": None,
+            },
+            "task": {},
+            "models": {m: model for m in ("base", "tuned", "big")},
+            "comparisons": [c.model_dump() for c in comparisons],
+        }
+    )
     summary = before_after(results, STUDY, "base", "tuned", ["big"])
     assert [(c.a, c.b) for c in summary.comparisons] == [("base", "tuned"), ("tuned", "big")]
     assert summary.sentence == comparisons[0].sentence and summary.items == 4
     assert [o.model for o in summary.others] == ["big"]
     with pytest.raises(LLMSelectError, match="no exact_match scores"):
-        before_after({**results, "comparisons": []}, STUDY, "base", "tuned", [])
+        before_after(results.model_copy(update={"comparisons": []}), STUDY, "base", "tuned", [])

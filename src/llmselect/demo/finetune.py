@@ -20,7 +20,7 @@ def finetune_demo(
     Writes STUDY_DIR/finetuned/quiz-base, where `llmselect select` finds it; an earlier
     complete run on the same demo models is reused. Returns the folder and whether it trained."""
     from llmselect.finetune.config import TrainConfig
-    from llmselect.finetune_job import Events, FinetuneRequest, finetune_study
+    from llmselect.jobs.finetune import Events, FinetuneRequest, finetune_study
     from llmselect.selection.finetuned import SUMMARY
 
     out = study_file.parent / "finetuned" / BASE

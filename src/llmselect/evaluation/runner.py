@@ -9,7 +9,6 @@ comparisons) and `samples.jsonl` (one line per model x item) into the output fol
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import statistics
@@ -23,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from llmselect.atomicfile import write_text_atomic
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends import GenerationSettings, backend_identity, open_backend
 from llmselect.evaluation.backends.base import (
@@ -39,8 +37,18 @@ from llmselect.evaluation.lengths import fit_prompts, tokens_of
 from llmselect.evaluation.metrics import load_custom_metric, score
 from llmselect.evaluation.prompts import stored_prompts
 from llmselect.evaluation.references import check_references
+from llmselect.evaluation.results import (
+    DatasetInfo,
+    EvalResults,
+    Latency,
+    MetricSummary,
+    ModelResult,
+    SampleLine,
+)
 from llmselect.evaluation.statistics import (
+    Comparison,
     CorpusStatistic,
+    Interval,
     bootstrap_ci,
     compare,
     compare_corpus,
@@ -442,7 +450,7 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q * 100, method="nearest"))
 
 
-def _latency(samples: list[Sample], run: RunInfo | None) -> dict[str, Any] | None:
+def _latency(samples: list[Sample], run: RunInfo | None) -> Latency | None:
     """Percentiles of the seconds each item waited and of time to first token; throughput,
     each batch's time counted once; peak memory."""
     timed = [s for s in samples if s.seconds is not None]
@@ -462,30 +470,30 @@ def _latency(samples: list[Sample], run: RunInfo | None) -> dict[str, Any] | Non
     def pick(values: list[float], q: float) -> float | None:
         return _percentile(values, q) if values else None
 
-    return {
-        "p50_s": _percentile(seconds, 0.5),
-        "p90_s": _percentile(seconds, 0.9),
-        "p95_s": _percentile(seconds, 0.95),
-        "p99_s": _percentile(seconds, 0.99),
-        "mean_s": statistics.fmean(seconds),
-        "tokens_per_s": tokens / busy if tokens and busy else None,
-        "items_per_s": len(timed) / busy if busy else None,
-        "batch_p50": _percentile([float(s.batch_rows or 1) for s in timed], 0.5),
-        "ttft_p50_s": pick(ttfts, 0.5),
-        "ttft_p90_s": pick(ttfts, 0.9),
-        "ttft_p95_s": pick(ttfts, 0.95),
-        "ttft_p99_s": pick(ttfts, 0.99),
-        "s_per_output_token_p50": pick(per_token, 0.5),
-        "prompt_tokens_p50": pick([float(t) for t in prompt_tokens], 0.5),
-        "output_tokens_p50": pick([float(t) for t in output_tokens], 0.5),
-        "output_tokens": tokens,
-        "n": len(timed),
-        "peak_memory_bytes": run.peak_memory_bytes if run else None,
-    }
+    return Latency(
+        p50_s=_percentile(seconds, 0.5),
+        p90_s=_percentile(seconds, 0.9),
+        p95_s=_percentile(seconds, 0.95),
+        p99_s=_percentile(seconds, 0.99),
+        mean_s=statistics.fmean(seconds),
+        tokens_per_s=tokens / busy if tokens and busy else None,
+        items_per_s=len(timed) / busy if busy else None,
+        batch_p50=_percentile([float(s.batch_rows or 1) for s in timed], 0.5),
+        ttft_p50_s=pick(ttfts, 0.5),
+        ttft_p90_s=pick(ttfts, 0.9),
+        ttft_p95_s=pick(ttfts, 0.95),
+        ttft_p99_s=pick(ttfts, 0.99),
+        s_per_output_token_p50=pick(per_token, 0.5),
+        prompt_tokens_p50=pick([float(t) for t in prompt_tokens], 0.5),
+        output_tokens_p50=pick([float(t) for t in output_tokens], 0.5),
+        output_tokens=tokens,
+        n=len(timed),
+        peak_memory_bytes=run.peak_memory_bytes if run else None,
+    )
 
 
-def _metric_summary(interval: dict[str, Any], higher_is_better: bool) -> dict[str, Any]:
-    return {**interval, "higher_is_better": higher_is_better}
+def _metric_summary(interval: Interval, higher_is_better: bool) -> MetricSummary:
+    return MetricSummary(**interval.model_dump(), higher_is_better=higher_is_better)
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -513,30 +521,19 @@ def check_out_dir(out_dir: Path) -> None:
 
 def write_results(
     study: EvalStudy, base_dir: Path, dataset: Dataset, store: Store, out_dir: Path
-) -> dict[str, Any]:
+) -> EvalResults:
+    """Score every stored output, compare the models, and write `results.json` and
+    `samples.jsonl` into `out_dir`."""
     items, prompts = _prompts(study, dataset, store)
     settings = _settings(study)
     perplexity = study.task.kind == "perplexity"
     scorers = _scorers(study, base_dir) if study.task.kind == "generate" else {}
-    out_dir.mkdir(parents=True, exist_ok=True)
     per_model: dict[str, dict[str, list[float]]] = {}
     parts_per_model: dict[str, dict[str, list[float]]] = {}
     ids_per_model: dict[str, list[str]] = {}
     """The items each model's scores are of, in order: comparisons pair on those both have."""
-    lines: list[str] = []
-    results: dict[str, Any] = {
-        "study": study.name,
-        "dataset": {
-            "path": dataset.path,
-            "sha256": dataset.sha256,
-            "items": len(items),
-            "warnings": dataset.warnings,
-            "split": dataset.split,
-        },
-        "task": study.task.model_dump(),
-        "models": {},
-        "comparisons": [],
-    }
+    lines: list[SampleLine] = []
+    models: dict[str, ModelResult] = {}
     for candidate in study.candidates:
         backend_name = backend_identity(candidate, base_dir)
         keys = _keys(study, backend_name, items, prompts, settings)
@@ -558,30 +555,28 @@ def write_results(
             item_scores = _item_scores(study, item, sample, scorers, dataset.path)
             for name, value in item_scores.items():
                 scores.setdefault(name, []).append(value)
-            line: dict[str, Any] = {
-                "model": candidate.name,
-                "item_id": item.id,
-                "prompt": sample.prompt,
-                "output": sample.output,
-                "reference": item.reference,
-                "scores": item_scores,
-                "loglikelihoods": sample.loglikelihoods,
-            }
-            if perplexity:
-                item_parts = _perplexity_parts(sample)
-                for name, value in item_parts.items():
-                    parts[name].append(value)
-                line.update(item_parts)
-            lines.append(json.dumps(line, ensure_ascii=False))
+            item_parts = _perplexity_parts(sample) if perplexity else {}
+            for name, value in item_parts.items():
+                parts[name].append(value)
+            lines.append(
+                SampleLine(
+                    model=candidate.name,
+                    item_id=item.id,
+                    prompt=sample.prompt,
+                    output=sample.output,
+                    reference=item.reference,
+                    scores=item_scores,
+                    loglikelihoods=sample.loglikelihoods,
+                    **item_parts,
+                )
+            )
         per_model[candidate.name] = scores
         parts_per_model[candidate.name] = parts
         ids_per_model[candidate.name] = ids
         if perplexity:
             summary = {
                 name: _metric_summary(
-                    corpus_ci(
-                        [parts["loglikelihood"], parts[unit]], statistic, seed=study.seed
-                    ).model_dump(),
+                    corpus_ci([parts["loglikelihood"], parts[unit]], statistic, seed=study.seed),
                     higher_is_better=False,
                 )
                 for name, (unit, statistic) in PERPLEXITY_METRICS.items()
@@ -589,28 +584,28 @@ def write_results(
             }
         else:
             summary = {
-                name: _metric_summary(
-                    bootstrap_ci(values, seed=study.seed).model_dump(), higher_is_better=True
-                )
+                name: _metric_summary(bootstrap_ci(values, seed=study.seed), higher_is_better=True)
                 for name, values in scores.items()
             }
         run = store.run_info(backend_name, settings)
-        results["models"][candidate.name] = {
-            "metrics": summary,
-            "latency": _latency(found, run),
-            "backend": backend_name,
-            "device": run.device if run else None,
-            "dtype": run.dtype if run else None,
-            "engine": run.engine if run else None,
-            "skipped": skipped,
-            **_failed(store, [keys[i.id] for i in items if keys[i.id] not in stored]),
-        }
+        failures = _failed(store, [keys[i.id] for i in items if keys[i.id] not in stored])
+        models[candidate.name] = ModelResult(
+            metrics=summary,
+            latency=_latency(found, run),
+            backend=backend_name,
+            device=run.device if run else None,
+            dtype=run.dtype if run else None,
+            engine=run.engine if run else None,
+            skipped=skipped,
+            **failures,
+        )
+    comparisons: list[Comparison] = []
     names = list(per_model)
     for a, b in combinations(names, 2):
         both = set(ids_per_model[a]) & set(ids_per_model[b])
         in_a, in_b = _paired(ids_per_model[a], both), _paired(ids_per_model[b], both)
         if perplexity:
-            results["comparisons"] += _perplexity_comparisons(
+            comparisons += _perplexity_comparisons(
                 a, _pick(parts_per_model[a], in_a), b, _pick(parts_per_model[b], in_b), study.seed
             )
             continue
@@ -618,7 +613,7 @@ def write_results(
         for metric in scores_a:
             if metric in scores_b and scores_a[metric]:
                 binary = all(v in (0.0, 1.0) for v in scores_a[metric] + scores_b[metric])
-                results["comparisons"].append(
+                comparisons.append(
                     compare(
                         a,
                         scores_a[metric],
@@ -627,10 +622,23 @@ def write_results(
                         metric=metric,
                         binary=binary,
                         seed=study.seed,
-                    ).model_dump()
+                    )
                 )
-    write_text_atomic(out_dir / "samples.jsonl", "".join(line + "\n" for line in lines))
-    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False))
+    results = EvalResults(
+        study=study.name,
+        dataset=DatasetInfo(
+            path=dataset.path,
+            sha256=dataset.sha256,
+            items=len(items),
+            warnings=dataset.warnings,
+            split=dataset.split,
+        ),
+        task=study.task.model_dump(),
+        models=models,
+        comparisons=comparisons,
+        samples=lines,
+    )
+    results.write(out_dir)
     return results
 
 
@@ -659,7 +667,7 @@ def _failed(store: Store, missing: list[str]) -> dict[str, Any]:
 
 def _perplexity_comparisons(
     a: str, parts_a: dict[str, list[float]], b: str, parts_b: dict[str, list[float]], seed: int
-) -> list[dict[str, Any]]:
+) -> list[Comparison]:
     """Paired on the same texts; both models count the same words and bytes in each."""
     n = len(parts_a["loglikelihood"])
     if not n or n != len(parts_b["loglikelihood"]):
@@ -674,6 +682,6 @@ def _perplexity_comparisons(
             statistic=statistic,
             higher_is_better=False,
             seed=seed,
-        ).model_dump()
+        )
         for name, (unit, statistic) in PERPLEXITY_METRICS.items()
     ]

@@ -14,5 +14,5 @@
 - `curve`: before and after, and the learning curve
 - `result`: the job's summary (`finetune.json`)
 
-`llmselect.finetune_job` composes them into `llmselect finetune`.
+`llmselect.jobs.finetune` composes them into `llmselect finetune`.
 """

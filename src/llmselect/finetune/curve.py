@@ -13,7 +13,6 @@ one says more of the same data will not buy much.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from llmselect.errors import LLMSelectError
+from llmselect.evaluation.results import EvalResults, SampleLine
 from llmselect.evaluation.statistics import Comparison, Interval, bootstrap_ci, compare
 from llmselect.evaluation.study import Candidate
 from llmselect.finetune.study import FinetuneStudy
@@ -97,7 +97,7 @@ def evaluate_models(
     out_dir: Path,
     *,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> EvalResults:
     """Run every candidate on the study's evaluation items; `results.json` as `llmselect eval`."""
     from llmselect.evaluation.runner import run_models, write_results
     from llmselect.evaluation.store import Store
@@ -122,30 +122,32 @@ def evaluate_models(
         store.close()
 
 
-def _model_score(results: dict[str, Any], name: str) -> ModelScore:
-    metrics = results["models"][name]["metrics"]
+def _model_score(results: EvalResults, name: str) -> ModelScore:
+    metrics = results.models[name].metrics
     return ModelScore(
-        model=name, scores={k: Interval.model_validate(v) for k, v in metrics.items()}
+        model=name,
+        scores={
+            k: Interval(mean=v.mean, low=v.low, high=v.high, n=v.n) for k, v in metrics.items()
+        },
     )
 
 
 def before_after(
-    results: dict[str, Any], study: FinetuneStudy, base: str, tuned: str, others: list[str]
+    results: EvalResults, study: FinetuneStudy, base: str, tuned: str, others: list[str]
 ) -> BeforeAfter:
     """The base and the fine-tune (and other models) from one evaluation's results."""
     metric = primary_metric(study)
-    found = [Comparison.model_validate(c) for c in results["comparisons"]]
     wanted = [(base, tuned)] + [(tuned, other) for other in others]
-    comparisons = [c for pair in wanted for c in found if (c.a, c.b) == pair]
+    comparisons = [c for pair in wanted for c in results.comparisons if (c.a, c.b) == pair]
     main = next((c for c in comparisons if c.metric == metric), None)
     if main is None:
         raise LLMSelectError(
             f"no {metric} scores to compare: did every item get an output?",
-            file=str(results.get("dataset", {}).get("path")),
+            file=results.dataset.path,
         )
     return BeforeAfter(
         metric=metric,
-        items=int(results["dataset"]["items"]),
+        items=results.dataset.items,
         before=_model_score(results, base),
         after=_model_score(results, tuned),
         others=[_model_score(results, o) for o in others],
@@ -155,18 +157,17 @@ def before_after(
     )
 
 
-def item_scores(samples: Path, metric: str) -> dict[str, dict[str, float]]:
-    """Per model, each item's score on `metric`, from the evaluation's `samples.jsonl`."""
+def item_scores(samples: list[SampleLine], metric: str) -> dict[str, dict[str, float]]:
+    """Per model, each item's score on `metric`, from the evaluation's samples."""
     table: dict[str, dict[str, float]] = {}
-    for line in samples.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if metric in row["scores"]:
-            table.setdefault(row["model"], {})[row["item_id"]] = float(row["scores"][metric])
+    for row in samples:
+        if metric in row.scores:
+            table.setdefault(row.model, {})[row.item_id] = float(row.scores[metric])
     return table
 
 
 def learning_curve(
-    samples: Path,
+    samples: list[SampleLine],
     study: FinetuneStudy,
     base: str,
     points: list[tuple[str, int]],

@@ -294,7 +294,7 @@ def _measure(
     comparison = before_after(results, study, run.name, tuned_name, others)
     curve = None
     if request.curve:
-        curve = learning_curve(eval_dir / "samples.jsonl", study, run.name, points, seed=study.seed)
+        curve = learning_curve(results.samples, study, run.name, points, seed=study.seed)
     return comparison, curve
 
 
