@@ -16,8 +16,8 @@ from llmselect.evaluation.results import EvalResults
 from llmselect.evaluation.runner import Progress, check_out_dir, run_models, write_results
 from llmselect.evaluation.store import Store
 from llmselect.evaluation.study import Candidate, EvalStudy, load_study
-from llmselect.sizing.calibration import Measurement, record
 from llmselect.sizing import detect
+from llmselect.sizing.calibration import Measurement, record
 from llmselect.sizing.quant import gguf_file_scheme, normalize
 
 
