@@ -405,21 +405,31 @@ def require_sizable(card: ModelCard) -> None:
 
 
 class Shapes:
-    """What sizing reads from an architecture whatever the precision: its layers' weights and
-    its parameter count. Worked out once per model when several precisions are tried (`select`
-    tries up to nine for each model of the catalog), and passed to `estimate`."""
+    """What sizing reads from an architecture whatever the precision: its layers' weights, its
+    parameter count, its attention work and cache layout. Worked out once per model when
+    several precisions are tried (`select` tries up to nine for each model of the catalog),
+    and passed to `estimate`."""
 
     def __init__(self, arch: Architecture) -> None:
         self.arch = arch
         self.layers: list[LayerWeights] = all_layers(arch)
         self.counted: ParamCount = count_params(arch)
         self._attention: dict[int, float] = {}
+        self._layouts: dict[tuple[int, str], tuple[Engine, CacheLayout]] = {}
 
     def attention_flops(self, prompt: int) -> float:
         """`prefill_attention_flops(arch, prompt)`, worked out once per prompt length."""
         if prompt not in self._attention:
             self._attention[prompt] = prefill_attention_flops(self.arch, prompt)
         return self._attention[prompt]
+
+    def layout(self, engine: Engine, kv_dtype: str) -> CacheLayout:
+        """`CacheLayout(arch, engine, kv_dtype)`, made once per engine (the same object: the
+        engine is kept with its layout, so its id cannot be another's)."""
+        key = (id(engine), kv_dtype)
+        if key not in self._layouts:
+            self._layouts[key] = (engine, CacheLayout(self.arch, engine, kv_dtype))
+        return self._layouts[key][1]
 
 
 def estimate(
@@ -443,7 +453,7 @@ def estimate(
     scheme = normalize(quant)
     split = weight_split(arch, scheme, shapes.layers)
     stored = sum(split)
-    layout = CacheLayout(arch, engine, kv_dtype)
+    layout = shapes.layout(engine, kv_dtype)
     model = _MemoryModel(arch, devices, engine, layout, stored)
     mem = _memory(model, device, context, batch)
 
