@@ -240,7 +240,7 @@ SCHEMAS = (
     Schema("data-report", "llmselect.finetune.data_check:DataReport", "`data check --json`"),
     Schema(
         "finetune-result",
-        "llmselect.finetune.train:FinetuneResult",
+        "llmselect.finetune.result:FinetuneResult",
         "`finetune --json` and `OUT/finetune.json`",
     ),
     Schema(

@@ -124,6 +124,33 @@ def test_every_study_key_is_described() -> None:
     assert not missing, f"docs/study.md does not describe: {', '.join(missing)}"
 
 
+def _resolves(dotted: str) -> bool:
+    """`package.module.name` names a module, or an attribute of the longest module prefix."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
+
+
+def test_python_names_in_the_docs_exist() -> None:
+    # `llmselect.x.y` in the prose is an API a reader will import: it must still be there.
+    missing = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in _markdown_files()
+        for name in set(re.findall(r"`(llmselect(?:\.\w+)+)", path.read_text(encoding="utf-8")))
+        if not _resolves(name)
+    )
+    assert not missing, "the docs name Python objects that do not exist:\n" + "\n".join(missing)
+
+
 # --------------------------------------------------------------------------- the README
 
 
