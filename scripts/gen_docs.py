@@ -237,6 +237,17 @@ SCHEMAS = (
         'a line of `measurements.jsonl`; `calibrate add --json` prints `{"recorded": ..., "file"}`',
     ),
     Schema("calibration", "llmselect.sizing.calibration:Calibration", "`calibrate show --json`"),
+    Schema(
+        "eval-results",
+        "llmselect.evaluation.results:EvalResults",
+        "`eval --json` and `OUT/results.json` (`eval --json` adds `calibration`, what was "
+        "recorded for `fit`)",
+    ),
+    Schema(
+        "eval-sample",
+        "llmselect.evaluation.results:SampleLine",
+        "a line of `OUT/samples.jsonl`",
+    ),
     Schema("data-report", "llmselect.finetune.data_check:DataReport", "`data check --json`"),
     Schema(
         "finetune-result",

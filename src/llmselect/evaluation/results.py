@@ -110,10 +110,6 @@ class EvalResults(BaseModel):
     def model_samples(self, model: str) -> list[SampleLine]:
         return [s for s in self.samples if s.model == model]
 
-    def __getitem__(self, key: str) -> Any:
-        # TRANSITIONAL: callers not yet moved to the typed fields read the JSON by key.
-        return self.to_json()[key]
-
     def to_json(self) -> dict[str, Any]:
         """`results.json`'s content."""
         return self.model_dump(mode="json")

@@ -7,14 +7,13 @@ considered is reported with the reason it is out and what would let it in.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmselect.catalog.catalog import Catalog, Criteria
 from llmselect.catalog.schema import ModelCard
@@ -35,6 +34,10 @@ from llmselect.sizing.engines import Engine
 from llmselect.sizing.estimate import Fit
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import gguf_file_scheme
+
+if TYPE_CHECKING:
+    # The evaluation stage pulls in numpy and scipy: only a study that measures pays for them.
+    from llmselect.evaluation.results import EvalResults, ModelResult, SampleLine
 
 Progress = Callable[[str, int, int], None]
 """Called with (what, done, total) while models are measured."""
@@ -417,7 +420,7 @@ def _evaluation_stage(
     out_dir: Path,
     store_path: Path | None,
     progress: Progress | None,
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[EvalResults | None, str]:
     study = ctx.study.eval_study()
     if study is None:
         return None, "skipped: no models to run (candidates.run) or no dataset"
@@ -431,15 +434,15 @@ def _evaluation_stage(
         results = write_results(study, ctx.base_dir, dataset, db, eval_dir)
     finally:
         db.close()
-    per_item = _composite_per_item(ctx, eval_dir / "samples.jsonl")
-    examples = _examples(eval_dir / "samples.jsonl")
+    per_item = _composite_per_item(ctx, results.samples)
+    examples = _examples(results.samples)
     for run in ctx.study.candidates.run:
-        measured = results["models"].get(run.name)
+        measured = results.models.get(run.name)
         entry = entries[ctx.catalog.get(run.id).id.lower()]
         if measured:
             _attach_measurements(ctx, entry, run.demo, measured, per_item.get(run.name, []))
             entry.examples = examples.get(run.name, [])
-    n = results["dataset"]["items"]
+    n = results.dataset.items
     return results, f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
 
 
@@ -455,68 +458,70 @@ EXAMPLES = 3
 """Items shown per measured model in the report."""
 
 
-def _examples(samples: Path) -> dict[str, list[dict[str, str]]]:
+def _examples(samples: list[SampleLine]) -> dict[str, list[dict[str, str]]]:
     shown: dict[str, list[dict[str, str]]] = {}
-    for line in samples.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        mine = shown.setdefault(row["model"], [])
-        if len(mine) < EXAMPLES and row.get("output") is not None:
+    for row in samples:
+        mine = shown.setdefault(row.model, [])
+        if len(mine) < EXAMPLES and row.output is not None:
             mine.append(
                 {
-                    "item_id": str(row["item_id"]),
-                    "prompt": row["prompt"],
-                    "reference": str(row["reference"]),
-                    "output": row["output"],
+                    "item_id": row.item_id,
+                    "prompt": row.prompt,
+                    "reference": str(row.reference),
+                    "output": row.output,
                 }
             )
     return shown
 
 
-def _composite_per_item(ctx: Context, samples: Path) -> dict[str, list[float]]:
+def _composite_per_item(ctx: Context, samples: list[SampleLine]) -> dict[str, list[float]]:
     """Each model's weighted quality per item, so its confidence interval is resampled too."""
     per_model: dict[str, list[float]] = {}
-    for line in samples.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        scores: dict[str, float] = row["scores"]
+    for row in samples:
+        scores = row.scores
         weights = _quality_metrics(ctx, list(scores))
         total = sum(weights.values())
         if not total or any(not 0 <= scores[n] <= 1 for n in weights):
             continue
         value = sum(scores[n] * w for n, w in weights.items()) / total
-        per_model.setdefault(row["model"], []).append(value)
+        per_model.setdefault(row.model, []).append(value)
     return per_model
 
 
 def _attach_measurements(
-    ctx: Context, entry: Entry, demo: bool, measured: dict[str, Any], per_item: list[float]
+    ctx: Context, entry: Entry, demo: bool, measured: ModelResult, per_item: list[float]
 ) -> None:
     from llmselect.evaluation.statistics import bootstrap_ci
     from llmselect.selection.result import Quality
 
-    entry.backend = measured.get("backend")
+    entry.backend = measured.backend
     entry.demo = entry.demo or demo
-    weights = _quality_metrics(ctx, list(measured["metrics"]))
-    for name, ci in measured["metrics"].items():
+    weights = _quality_metrics(ctx, list(measured.metrics))
+    for name, ci in measured.metrics.items():
         entry.metrics.append(
             MetricScore(
                 name=name,
-                value=ci["mean"],
-                low=ci["low"],
-                high=ci["high"],
-                n=ci["n"],
+                value=ci.mean,
+                low=ci.low,
+                high=ci.high,
+                n=ci.n,
                 weight=weights.get(name, 0.0),
             )
         )
     if per_item:
-        ci = bootstrap_ci(per_item, seed=ctx.study.seed)
+        quality = bootstrap_ci(per_item, seed=ctx.study.seed)
         detail = " + ".join(f"{w:g}×{n}" for n, w in weights.items())
         entry.quality = Quality(
-            value=ci.mean, low=ci.low, high=ci.high, source="measured", detail=detail
+            value=quality.mean,
+            low=quality.low,
+            high=quality.high,
+            source="measured",
+            detail=detail,
         )
-    latency = measured.get("latency")
-    if latency and latency.get("p95_s") is not None:
+    latency = measured.latency
+    if latency:
         entry.latency = MeasuredLatency.model_validate(
-            {k: v for k, v in latency.items() if k in MeasuredLatency.model_fields}
+            latency.model_dump(include=set(MeasuredLatency.model_fields))
         )
         target = ctx.study.targets.ttft_p95_s
         ttft = entry.latency.ttft_p95_s
@@ -582,7 +587,7 @@ def select(
     else:
         stages["evaluation"] = "skipped (--no-measure)"
 
-    dataset_sha = results["dataset"]["sha256"] if results else None
+    dataset_sha = results.dataset.sha256 if results else None
     finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
     stages["finetuning"] = _finetuning_stage(finetuned)
     added = sum(_finetuned_entry(ctx, entries, tuned, engine_for) for tuned in finetuned)
@@ -599,11 +604,11 @@ def select(
         profile=profile,
         ranking=study.ranking,
         entries=ranked.entries,
-        comparisons=results["comparisons"] if results else [],
+        comparisons=[c.model_dump() for c in results.comparisons] if results else [],
         recommendation=ranked.recommendation,
         finetuned=finetuned,
         stages=stages | {"ranking": ranked.summary},
-        warnings=(results["dataset"]["warnings"] if results else [])
+        warnings=(results.dataset.warnings if results else [])
         + ranked.warnings
         + finetune_warnings,
         reproducibility=_reproducibility(ctx, dataset_sha),
@@ -638,12 +643,13 @@ def _finetuned_entry(
     _license_stage(ctx, entry, card)
     _sizing_stage(ctx, entry, card, engine_for)
     evaluation = Path(tuned.output) / "evaluation"
-    results = _read_results(evaluation / "results.json")
-    measured = results["models"].get(tuned.tuned) if results else None
-    if measured:
-        per_item = _composite_per_item(ctx, evaluation / "samples.jsonl").get(tuned.tuned, [])
+    results = _read_results(evaluation)
+    measured = results.models.get(tuned.tuned) if results else None
+    if results and measured:
+        samples = results.model_samples(tuned.tuned)
+        per_item = _composite_per_item(ctx, samples).get(tuned.tuned, [])
         _attach_measurements(ctx, entry, entry.demo, measured, per_item)
-        entry.examples = _examples(evaluation / "samples.jsonl").get(tuned.tuned, [])
+        entry.examples = _examples(samples).get(tuned.tuned, [])
     if tuned.leaked:
         # No relaxation lets it in: its score would change once the items are held out.
         entry.exclusions.append(
@@ -659,12 +665,15 @@ def _finetuned_entry(
     return True
 
 
-def _read_results(path: Path) -> dict[str, Any] | None:
+def _read_results(folder: Path) -> EvalResults | None:
+    """A fine-tune's own evaluation, or None where it is missing or unreadable (the fine-tune
+    then joins with no measured scores)."""
+    from llmselect.evaluation.results import EvalResults
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return EvalResults.read(folder)
+    except LLMSelectError:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
 
 
 def _finetuning_stage(finetuned: list[Finetuned]) -> str:

@@ -245,7 +245,7 @@ def training_step(
     per_token = activation_bytes_per_token(arch)
     if method != "full":
         per_token += 3 * 2 * _adapted_width(arch, targets)
-    traffic = per_token * tokens * layers * passes
+    traffic = float(per_token * tokens * layers * passes)
     # The optimizer reads and writes every trained parameter's weight, gradient and state.
     traffic += 2 * trained * state_bytes_per_param(method, precision, optimizer)
     compute_s = flops / (device.bf16_flops * engine.compute_efficiency)
