@@ -494,8 +494,8 @@ def estimate(
     step_weights = decode_weight_bytes(arch, scheme, batch, split)
     halfway = (prompt + context) / 2
     kv_read = batch * sum(
-        share.bytes_per_token * min(share.tokens, halfway) + share.state_bytes
-        for share in layout.at(context)
+        per_token * min(tokens, halfway) + state
+        for _, _, tokens, per_token, state in layout.sizes(context)
     )
     memory_time = (step_weights + kv_read) / bandwidth
     compute_time = batch * (
