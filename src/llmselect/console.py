@@ -21,7 +21,7 @@ from rich.text import Text
 from llmselect.catalog import Catalog, IncompleteArchitecture, ModelCard, count_params
 from llmselect.errors import UsageError
 from llmselect.licensing import commercial_use
-from llmselect.units import format_count, format_tokens
+from llmselect.units import format_count, format_tokens, gib
 
 if TYPE_CHECKING:
     # Types only: a catalog command must not pay for importing every stage.
@@ -407,11 +407,6 @@ def license_table(licenses: list[License]) -> Table:
             str(len(lic.terms)),
         )
     return table
-
-
-def gib(value: float) -> str:
-    """Bytes shown in GiB (2**30 bytes), the unit the tables say they use."""
-    return f"{value / 2**30:,.1f}"
 
 
 def device_table(devices: list[Device], count: int = 1) -> Table:

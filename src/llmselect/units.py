@@ -1,4 +1,5 @@
-"""Parse and show counts the way people write them: 7B, 1.5b, 350M, 128k."""
+"""Numbers as llmselect reads and shows them, in one place: counts the way people write them
+(7B, 1.5b, 350M, 128k), memory in GiB, scores in points, differences with a real minus sign."""
 
 from __future__ import annotations
 
@@ -35,3 +36,34 @@ def format_tokens(value: int | None) -> str:
     if value >= 1024 and value % 1024 == 0:
         return f"{value // 1024}k"
     return str(value)
+
+
+GIB = 2**30
+"""Memory is shown in GiB (2^30 bytes), and the tables say so."""
+
+
+def gib(value: float | None, fmt: str = ",.1f") -> str:
+    """Bytes in GiB; `–` for an unknown size."""
+    return format(value / GIB, fmt) if value is not None else "–"
+
+
+def number(value: float | None, fmt: str = ".3g") -> str:
+    """`fmt` for small numbers; whole numbers with separators from 1000 up (never 1.67e+03)."""
+    if value is None:
+        return "–"
+    if fmt.endswith("g") and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return format(value, fmt)
+
+
+def points(value: float | None) -> str:
+    """A score in 0..1 as points out of 100, one decimal."""
+    return f"{value * 100:.1f}" if value is not None else "–"
+
+
+def signed(value: float, *, plus: bool = False) -> str:
+    """One decimal with a real minus sign (−1.5), never "-0.0"; `plus`: +1.5 for a gain."""
+    text = f"{round(value, 1) + 0.0:{'+' if plus else ''}.1f}"
+    if text in ("-0.0", "+0.0") and not plus:
+        return "0.0"
+    return text.replace("-", "−")

@@ -19,6 +19,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 
+from llmselect.units import signed
+
 Scores = Sequence[float] | npt.NDArray[Any]
 """Scores per item, in the same item order for every model (bools count as 0/1)."""
 
@@ -275,14 +277,6 @@ def minimum_detectable_difference(
     return _mdd(x, y, alpha, power)
 
 
-def _number(value: float) -> str:
-    """One decimal, with a real minus sign and no "-0.0"."""
-    text = f"{value:.1f}"
-    if text == "-0.0":
-        return "0.0"
-    return "−" + text[1:] if text.startswith("-") else text
-
-
 def _significant(value: float) -> str:
     """Three significant digits (whole numbers from 100), for metrics whose differences can be
     far below one unit."""
@@ -295,7 +289,7 @@ def _significant(value: float) -> str:
 def _amount(value: float, unit: str) -> str:
     """A value in the sentence's unit: points with one decimal, other units with 3 digits."""
     if unit == "points":
-        return f"{_number(value)} points"
+        return f"{signed(value)} points"
     return f"{_significant(value)} {unit}".rstrip()
 
 
@@ -324,7 +318,7 @@ def _warning(n: int, diff: float, mdd: float, scale: float, unit: str = "points"
     # A difference that rounds to zero points would need absurd numbers of items: say nothing.
     if abs(diff) * scale >= 0.05:
         needed = math.ceil(n * (mdd / abs(diff)) ** 2)
-        text += f" (about {needed} items for a {_number(abs(diff) * scale)}-point difference)"
+        text += f" (about {needed} items for a {signed(abs(diff) * scale)}-point difference)"
     return text
 
 
@@ -353,7 +347,7 @@ def _described(
         winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
         sign = 1.0 if diff > 0 else -1.0
         lo, hi = sorted((sign * low * scale, sign * high * scale))
-        ci = f"{_number(lo)}–{_number(hi)}" if unit == "points" else _range(lo, hi)
+        ci = f"{signed(lo)}–{signed(hi)}" if unit == "points" else _range(lo, hi)
         sentence = (
             f"{winner} beats {loser} by {_amount(abs(diff) * scale, unit)} on {metric}{better}, "
             f"{level} CI {ci} ({_p(p_value)}, {test})"
@@ -361,14 +355,14 @@ def _described(
         warning = None
     else:
         if unit == "points":
-            shown = _number(diff * scale)
-            ci = f"{_number(low * scale)}–{_number(high * scale)}"
+            shown = signed(diff * scale)
+            ci = f"{signed(low * scale)}–{signed(high * scale)}"
         else:
             shown, ci = _significant(diff * scale), _range(low * scale, high * scale)
-        signed = (
+        with_sign = (
             shown if shown.startswith("−") or float(shown.replace("−", "-")) == 0 else "+" + shown
         )
-        amount = f"{signed} {unit}".rstrip()
+        amount = f"{with_sign} {unit}".rstrip()
         sentence = (
             f"no significant difference between {name_a} and {name_b} on {metric}{better} "
             f"({amount}, {level} CI {ci}, {_p(p_value)})"

@@ -26,6 +26,7 @@ from llmselect.evaluation.results import EvalResults, SampleLine
 from llmselect.evaluation.statistics import Comparison, Interval, bootstrap_ci, compare
 from llmselect.evaluation.study import Candidate
 from llmselect.finetune.study import FinetuneStudy
+from llmselect.units import signed
 
 SCALE = 100.0
 """Metrics are in [0, 1]; differences are told in points."""
@@ -230,8 +231,7 @@ def _slope(
 
 
 def _points(value: float) -> str:
-    shown = round(value * SCALE, 1) + 0.0  # no "-0.0"
-    return f"{shown:+.1f}".replace("-", "−")
+    return signed(value * SCALE, plus=True)
 
 
 def _verdict(

@@ -23,9 +23,10 @@ from jinja2 import Environment, FileSystemBytecodeCache, FunctionLoader, StrictU
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
+from llmselect import units
 from llmselect.console import printable
 from llmselect.licensing.verdicts import Reason
-from llmselect.report import figures, svg
+from llmselect.report import svg
 from llmselect.selection.result import Entry, Selection
 from llmselect.units import format_count, format_tokens
 
@@ -86,9 +87,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.bytecode_cache = _CompiledTemplates(env)
-    env.filters["gib"] = figures.gib
-    env.filters["pct"] = figures.points
-    env.filters["num"] = figures.number
+    env.filters["gib"] = units.gib
+    env.filters["pct"] = units.points
+    env.filters["num"] = units.number
     env.filters["sortvalue"] = _sort_value
     env.filters["params"] = lambda n: format_count(n) if n is not None else "–"
     env.filters["tokens"] = format_tokens

@@ -12,11 +12,10 @@ from functools import lru_cache
 
 from llmselect.console import printable
 from llmselect.licensing.verdicts import Component
-from llmselect.report.figures import gib, number, points
 from llmselect.report.html import grouped_reasons, significance_matrices
 from llmselect.report.svg import SOURCE_LABEL
 from llmselect.selection.result import Entry, Finetuned, Selection
-from llmselect.units import format_count
+from llmselect.units import format_count, gib, number, points
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 """Characters with a meaning anywhere in a line (emphasis, code, links, tables, HTML)."""

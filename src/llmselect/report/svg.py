@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from llmselect.report import figures
 from llmselect.selection.result import Entry
 from llmselect.sizing.estimate import Memory
+from llmselect.units import GIB
 
 SOURCE_COLOR = {"measured": "#0969da", "published": "#8c959f"}
 SOURCE_LABEL = {"measured": "measured on your data", "published": "published benchmark"}
@@ -26,7 +26,6 @@ MEMORY_PARTS = (
 )
 LABEL_ALL_UP_TO = 15
 """With more points than this, only the Pareto front and the top three are labelled."""
-GIB = figures.GIB
 LOG_AXIS_ABOVE = 30
 """When the slowest model is this many times slower than the fastest, time is on a log axis."""
 
