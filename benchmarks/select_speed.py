@@ -13,8 +13,9 @@ ways each:
 Each study runs once with empty caches (`first`: the parse cache of the built-in YAML files
 and the compiled report template, in a fresh XDG_CACHE_HOME, as after an install or an
 upgrade), then `--runs` times more (min, median, max). Python byte code is compiled first, as
-an installed package's is. Reference: the one-second budget of the selection issue; the last
-column is median / budget (below 1 meets it).
+an installed package's is. Reference: the one-second budget of the selection issue; `/ budget`
+is median / budget (below 1 meets it). `CPU` is the median of the process's user and system
+seconds: on a machine other work shares, it moves less than the wall clock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import compileall
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,15 +48,19 @@ STUDIES = {
 POOL = "license: {use: {commercial: true}}\ncandidates: {filter: {}}\n"
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user and system) and the output of one run."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(  # noqa: S603 (our own entry point)
         command, capture_output=True, text=True, check=False, env=env
     )
     seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
     if done.returncode not in (0, 5):
         raise SystemExit(done.stderr)
-    return seconds, done.stdout
+    return seconds, cpu, done.stdout
 
 
 def main() -> None:
@@ -70,7 +76,8 @@ def main() -> None:
     table = Table(
         title=f"llmselect select over the whole catalog, seconds (first run, then {args.runs})"
     )
-    for column in ("study", "mode", "models", "first", "min", "median", "max", "/ budget"):
+    columns = ("study", "mode", "models", "first", "min", "median", "max", "/ budget", "CPU")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("study", "mode") else "right")
     modes = ["report"] + ([] if args.no_json else ["--json"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,11 +89,12 @@ def main() -> None:
                 command = [str(exe), "select", str(study)]
                 command += ["--out", str(out)] if mode == "report" else ["--no-report", "--json"]
                 env["XDG_CACHE_HOME"] = str(Path(tmp) / f"cache-{index}-{mode}")
-                first, _ = _timed(command, env)
-                times = []
+                first, _, _ = _timed(command, env)
+                times, cpus = [], []
                 for _ in range(args.runs):
-                    seconds, stdout = _timed(command, env)
+                    seconds, cpu, stdout = _timed(command, env)
                     times.append(seconds)
+                    cpus.append(cpu)
                 selection = stdout if mode == "--json" else (out / "results.json").read_text()
                 models = len(json.loads(selection)["entries"])
                 median = statistics.median(times)
@@ -99,6 +107,7 @@ def main() -> None:
                     f"{median:.2f}",
                     f"{max(times):.2f}",
                     f"{median / BUDGET_S:.2f}",
+                    f"{statistics.median(cpus):.2f}",
                 )
     Console().print(table)
 
