@@ -6,6 +6,8 @@
     python benchmarks/eval_throughput.py --shape small         # 8 layers x 512, CPU
     python benchmarks/eval_throughput.py --shape 7b --device cuda   # Llama-2-7B shape, bf16
     python benchmarks/eval_throughput.py --model path/to/hf-folder --device cuda
+    python benchmarks/eval_throughput.py --shape 7b --device cuda --batch-size 1,8 --items 4,16 \
+        --warmup batch --roofline --profile       # both batch sizes, against the bandwidth roofline
 
 Both engines get the same model folder, the same items and the same batch size. Generation:
 the same prompts and number of new tokens, greedy (lm-eval's `generate_until` with its HF
@@ -18,6 +20,20 @@ engine runs once to warm up (on CUDA llmselect compiles its decode step then), t
 engine (and output tokens/s and time to first token for generation), how many outputs agree
 (the same text, or log-likelihoods within 1e-4), and the ratio llmselect / lm-eval.
 
+`--batch-size` takes a list (`1,8`): the engines are loaded once and each size is measured in
+turn, `--items` one count for all or one per size; `--warmup batch` warms each engine on one
+batch of items instead of all of them (the compiled shapes are the same when every prompt plus
+`--max-tokens` fits the same static cache, 256 tokens at least).
+
+`--roofline` measures the device's memory bandwidth (a device-to-device copy of
+`--roofline-bytes`, median of ten, bytes read plus written over the time) and compares each
+batch size's decode step with the best possible one: the weights a step reads (all but the
+input embedding table, of which it reads one row per sequence) over that bandwidth. Decode
+steps per second are llmselect's, from each batch's time after its first token. `--profile`
+then traces one item at batch 1 (when 1 is among the batch sizes) with torch's profiler: the
+GPU's busy time (its kernels and copies) against the wall time of the call, and the host-side
+operations that took longest.
+
 Without `--model`, the model is built here with random weights (latency does not depend on
 their values): a Llama of the chosen shape and a word-level tokenizer with exactly the model's
 vocabulary, so that every token id the model can emit decodes. `7b` is Llama-2-7B's shape
@@ -28,6 +44,7 @@ vocabulary, so that every token id the model can emit decodes. `7b` is Llama-2-7
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -98,6 +115,10 @@ class Measured:
     outputs: list[Any]
     """Per item: the generated text, or each choice's log-likelihood."""
     ttfts: list[float] = field(default_factory=list)
+    decode_steps: int = 0
+    """Decode steps after each batch's first token, all batches together (llmselect only)."""
+    decode_seconds: float = 0.0
+    """Their time: each batch's time less its time to first token."""
 
     @property
     def items_per_s(self) -> float:
@@ -106,6 +127,10 @@ class Measured:
     @property
     def tokens_per_s(self) -> float:
         return self.output_tokens / self.seconds
+
+    @property
+    def decode_steps_per_s(self) -> float | None:
+        return self.decode_steps / self.decode_seconds if self.decode_seconds > 0 else None
 
 
 def build_model(folder: Path, shape: str, device: str) -> Path:
@@ -188,10 +213,34 @@ class LlmselectEngine:
         self.settings = GenerationSettings(max_tokens=max_tokens)
         self.batch = batch
 
+    def set_batch(self, batch: int) -> None:
+        self.backend.batch_size = batch
+        self.batch = batch
+
+    def weights_read_per_step(self) -> int:
+        """Bytes of the weights one decode step reads: all but the input embedding table (one
+        row of it per sequence), unless the output projection shares it."""
+        model = self.backend.model
+        total = sum(p.numel() * p.element_size() for p in model.parameters())
+        embedding = model.get_input_embeddings().weight
+        output = model.get_output_embeddings()
+        if output is not None and output.weight is embedding:
+            return int(total)
+        return int(total - embedding.numel() * embedding.element_size())
+
     def generate(self, prompts: list[str]) -> Measured:
         began = time.perf_counter()
         outputs = self.backend.generate(prompts, self.settings)
         seconds = time.perf_counter() - began
+        # The backend's batches: prompts sorted by length, `batch` at a time; each batch's rows
+        # share its time and time to first token, and it takes as many steps as its longest row.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        steps, decode_seconds = 0, 0.0
+        for first in range(0, len(order), self.batch):
+            rows = [outputs[i] for i in order[first : first + self.batch]]
+            if rows[0].ttft_s is not None:
+                steps += max(o.output_tokens for o in rows) - 1
+                decode_seconds += rows[0].seconds - rows[0].ttft_s
         return Measured(
             self.name,
             seconds,
@@ -199,6 +248,8 @@ class LlmselectEngine:
             sum(o.output_tokens for o in outputs),
             [o.text for o in outputs],
             [o.ttft_s for o in outputs if o.ttft_s is not None],
+            steps,
+            decode_seconds,
         )
 
     def score(self, questions: list[Question]) -> Measured:
@@ -242,6 +293,9 @@ class LmEvalEngine:
 
         self.lm._model_generate = counted
 
+    def set_batch(self, batch: int) -> None:
+        self.lm.batch_size_per_gpu = batch
+
     def generate(self, prompts: list[str]) -> Measured:
         from lm_eval.api.instance import Instance
 
@@ -271,16 +325,29 @@ class LmEvalEngine:
         return Measured(self.name, seconds, len(questions), 0, scores)
 
 
-def measure(engines: list[Any], run: Callable[[Any], Measured], repeats: int) -> list[Measured]:
+def measure(
+    engines: list[Any],
+    run: Callable[[Any], Measured],
+    repeats: int,
+    warm: Callable[[Any], Measured] | None = None,
+) -> list[Measured]:
     """Each engine's median run. Runs alternate between the engines, so that a machine busy
-    with other work slows both alike."""
+    with other work slows both alike. `warm` is the warm-up run (default: `run`)."""
     for engine in engines:
-        run(engine)  # warm-up (CUDA: llmselect compiles its decode step here)
+        (warm or run)(engine)  # warm-up (CUDA: llmselect compiles its decode step here)
     runs: dict[str, list[Measured]] = {engine.name: [] for engine in engines}
     for repeat in range(repeats):
         for engine in engines if repeat % 2 == 0 else engines[::-1]:
             runs[engine.name].append(run(engine))
     return [sorted(runs[e.name], key=lambda m: m.seconds)[(repeats - 1) // 2] for e in engines]
+
+
+def generating(prompts: list[str]) -> Callable[[Any], Measured]:
+    return lambda engine: engine.generate(prompts)
+
+
+def scoring(questions: list[Question]) -> Callable[[Any], Measured]:
+    return lambda engine: engine.score(questions)
 
 
 def agree(ours: Any, theirs: Any) -> bool:
@@ -319,6 +386,106 @@ def report(ours: Measured, theirs: Measured, title: str, repeats: int) -> None:
     console.print(ratio)
 
 
+def copy_bandwidth(device: str, size: int, repeats: int = 10) -> float:
+    """Bytes per second of a device-to-device copy of `size` bytes (read plus written), the
+    median of `repeats` after a warm-up: the most a memory-bound decode step can stream."""
+    import torch
+
+    source = torch.empty(size, dtype=torch.uint8, device=device)
+    source.fill_(1)
+    target = torch.empty_like(source)
+    target.copy_(source)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            event: Any = torch.cuda.Event
+            start, end = event(enable_timing=True), event(enable_timing=True)
+            start.record()
+            target.copy_(source)
+            end.record()
+            end.synchronize()
+            times.append(float(start.elapsed_time(end)) / 1e3)
+        else:
+            began = time.perf_counter()
+            target.copy_(source)
+            times.append(time.perf_counter() - began)
+    del source, target
+    return float(2 * size / statistics.median(times))
+
+
+@dataclass
+class Roofline:
+    bandwidth: float
+    """Bytes per second, measured."""
+    weights: int
+    """Bytes one decode step reads at least."""
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.bandwidth / self.weights
+
+
+def report_roofline(ours: Measured, roofline: Roofline, batch: int) -> dict[str, Any]:
+    best = roofline.steps_per_s
+    steps = ours.decode_steps_per_s
+    if steps is None:
+        console.print("roofline: no decode time measured (no first-token time)")
+        return {}
+    console.print(
+        f"roofline, batch {batch}: {roofline.weights / 1e9:.2f} GB of weights a step at "
+        f"{roofline.bandwidth / 1e12:.2f} TB/s = {1e3 / best:.2f} ms a step at best; llmselect "
+        f"decodes {steps:.1f} steps/s ({1e3 / steps:.2f} ms a step, {steps * batch:.1f} "
+        f"tokens/s) = {steps / best:.1%} of the roofline",
+        highlight=False,
+    )
+    return {
+        "bandwidth_bytes_per_s": roofline.bandwidth,
+        "weights_bytes_per_step": roofline.weights,
+        "roofline_steps_per_s": best,
+        "decode_steps_per_s": steps,
+        "decode_tokens_per_s": steps * batch,
+        "roofline_fraction": steps / best,
+    }
+
+
+def profile_step(engine: LlmselectEngine, prompt: str) -> None:
+    """Trace one batch-1 generation: GPU busy time against the call's wall time, and the
+    host-side operations that took longest (where a decode step's time goes besides the GPU)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    engine.set_batch(1)
+    engine.backend.generate([prompt], engine.settings)  # the shape is warm before the trace
+    activities = [ProfilerActivity.CPU]
+    if engine.backend.device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as trace:
+        began = time.perf_counter()
+        out = engine.backend.generate([prompt], engine.settings)[0]
+        wall = time.perf_counter() - began
+    # The GPU's own events (kernels, also those a CUDA graph replays, and copies): their time.
+    device_us = sum(e.device_time_total for e in trace.events() if e.device_type.name == "CUDA")
+    console.print(
+        f"profile, batch 1, {out.output_tokens} tokens: wall {wall * 1e3:.1f} ms, GPU busy "
+        f"{device_us / 1e3:.1f} ms ({device_us / 1e6 / wall:.0%}); "
+        f"{wall * 1e3 / max(out.output_tokens, 1):.2f} ms a token",
+        highlight=False,
+    )
+    events = trace.key_averages()
+    # What makes the host wait or launch: syncs, scalar reads, graph replays, single launches.
+    marks = ("Synchronize", "local_scalar_dense", "GraphLaunch", "LaunchKernel", "Memcpy", "item")
+    for event in events:
+        if any(mark in event.key for mark in marks):
+            print(
+                f"  host: {event.key}: {event.count} calls, {event.cpu_time_total / 1e3:.1f} ms",
+                flush=True,
+            )
+    print(events.table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=50))
+    if len(activities) > 1:
+        print(events.table(sort_by="self_device_time_total", row_limit=8, max_name_column_width=50))
+    del torch
+
+
 def token_range(text: str) -> tuple[int, int]:
     low, _, high = text.partition("-")
     try:
@@ -330,15 +497,41 @@ def token_range(text: str) -> tuple[int, int]:
     return pair
 
 
+def counts(text: str) -> list[int]:
+    try:
+        values = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts such as 1,8, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected counts of at least 1, got {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=["generate", "multiple-choice"], default="generate")
     parser.add_argument("--choices", choices=["sentences", "letters"], default="sentences")
     parser.add_argument("--model", type=Path, help="a local Hugging Face model folder")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
-    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--items", type=counts, default=[64], help="one, or one per batch size")
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=counts, default=[8], help="e.g. 1,8")
+    parser.add_argument(
+        "--warmup",
+        choices=["all", "batch"],
+        default="all",
+        help="warm each engine on all the items, or on one batch of them",
+    )
+    parser.add_argument(
+        "--roofline", action="store_true", help="decode steps against the bandwidth roofline"
+    )
+    parser.add_argument(
+        "--roofline-bytes",
+        type=int,
+        help="size of the copy that measures bandwidth (default 4 GiB on CUDA, 64 MiB on CPU)",
+    )
+    parser.add_argument("--profile", action="store_true", help="trace one batch-1 generation")
+    parser.add_argument("--json", type=Path, help="append one summary line per batch size here")
     parser.add_argument("--prompt-tokens", type=token_range, default=(16, 128))
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
@@ -346,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
+    if len(args.items) not in (1, len(args.batch_size)):
+        parser.error("--items: one count, or one per batch size")
+    items = dict(zip(args.batch_size, args.items * len(args.batch_size), strict=False))
 
     import torch
 
@@ -360,22 +556,70 @@ def main(argv: list[str] | None = None) -> int:
         root = args.workdir or Path(scratch)
         model = args.model or build_model(root / f"llama-{args.shape}", args.shape, args.device)
         console.print(
-            f"model {model} on {args.device}; {args.items} items of {args.prompt_tokens[0]}-"
-            f"{args.prompt_tokens[1]} tokens; torch threads {torch.get_num_threads()}"
+            f"model {model} on {args.device}; items {args.items} of {args.prompt_tokens[0]}-"
+            f"{args.prompt_tokens[1]} tokens; torch {torch.__version__}, threads "
+            f"{torch.get_num_threads()}",
+            highlight=False,
         )
-        setup = (model, args.max_tokens, args.batch_size, args.device)
-        engines = [LlmselectEngine(*setup), LmEvalEngine(*setup)]
-        if args.task == "generate":
-            prompts = make_prompts(model, args.items, args.prompt_tokens, args.seed)
-            ours, theirs = measure(engines, lambda e: e.generate(prompts), args.repeats)
-            title = f"Generation: batch {args.batch_size}, {args.max_tokens} new tokens, greedy"
-        else:
-            questions = make_questions(
-                model, args.items, args.prompt_tokens, args.choices, args.seed
+        roofline = None
+        if args.roofline:
+            size = args.roofline_bytes or (4 << 30 if args.device == "cuda" else 64 << 20)
+            bandwidth = copy_bandwidth(args.device, size)
+            console.print(
+                f"copy bandwidth on {args.device}: {bandwidth / 1e12:.3f} TB/s (read + written, "
+                f"{size / 2**30:.2f} GiB copied, median of 10)",
+                highlight=False,
             )
-            ours, theirs = measure(engines, lambda e: e.score(questions), args.repeats)
-            title = f"Multiple choice: batch {args.batch_size}, 4 choices ({args.choices})"
-    report(ours, theirs, title, args.repeats)
+        setup = (model, args.max_tokens, args.batch_size[0], args.device)
+        ours_engine = LlmselectEngine(*setup)
+        engines: list[Any] = [ours_engine, LmEvalEngine(*setup)]
+        if args.roofline:
+            roofline = Roofline(bandwidth, ours_engine.weights_read_per_step())
+        for batch in args.batch_size:
+            for engine in engines:
+                engine.set_batch(batch)
+            n = items[batch]
+            summary: dict[str, Any] = {"task": args.task, "batch": batch, "items": n}
+            if args.task == "generate":
+                prompts = make_prompts(model, n, args.prompt_tokens, args.seed)
+                few = prompts[:batch] if args.warmup == "batch" else prompts
+                ours, theirs = measure(
+                    engines,
+                    generating(prompts),
+                    args.repeats,
+                    generating(few),
+                )
+                title = f"Generation: batch {batch}, {args.max_tokens} new tokens, greedy"
+            else:
+                questions = make_questions(model, n, args.prompt_tokens, args.choices, args.seed)
+                few_q = questions[:batch] if args.warmup == "batch" else questions
+                ours, theirs = measure(
+                    engines,
+                    scoring(questions),
+                    args.repeats,
+                    scoring(few_q),
+                )
+                title = f"Multiple choice: batch {batch}, 4 choices ({args.choices})"
+            report(ours, theirs, title, args.repeats)
+            summary.update(
+                max_tokens=args.max_tokens,
+                repeats=args.repeats,
+                llmselect_items_per_s=ours.items_per_s,
+                lm_eval_items_per_s=theirs.items_per_s,
+                llmselect_tokens_per_s=ours.tokens_per_s,
+                lm_eval_tokens_per_s=theirs.tokens_per_s,
+                ratio_items_per_s=ours.items_per_s / theirs.items_per_s,
+                compiled=ours_engine.backend.compiled,
+            )
+            if roofline is not None and args.task == "generate":
+                summary.update(report_roofline(ours, roofline, batch))
+            print("summary " + json.dumps(summary), flush=True)
+            if args.json:
+                with args.json.open("a", encoding="utf-8") as file:
+                    file.write(json.dumps(summary) + "\n")
+            if args.profile and args.task == "generate" and batch == 1:
+                # Now, while batch 1 is compiled and before a time limit can cut what follows.
+                profile_step(ours_engine, prompts[0])
     return 0
 
 

@@ -2,7 +2,8 @@
 
     python benchmarks/sizing_accuracy.py [--record] [--skip-gguf] [--prompt N] [--new N]
     python benchmarks/sizing_accuracy.py --device cuda [--model ID] [--engines A,B]
-        [--batches 1,8] [--prompt 512] [--new 128] [--ship]
+        [--batches 1,8] [--prompt 512] [--new 128] [--ship] [--runs-jsonl FILE]
+    python benchmarks/sizing_accuracy.py --from-runs FILE      # report a saved sweep
 
 1. Weights of real GGUF files (reference: their published sizes, data/gguf_file_sizes.yaml).
 2. On this machine's CPU, a model of the catalog's HuggingFaceTB/SmolLM-135M shape with random
@@ -28,10 +29,13 @@ their own. `--device cpu` is a dry run of the same code on this CPU (nothing to 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
+import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -390,9 +394,11 @@ def run_sweep(
     prompt: int,
     new: int,
     device: str = "cuda",
+    on_run: Callable[[SweepRun], None] | None = None,
 ) -> list[SweepRun]:
     """Each engine at each batch size: a warm-up (compiles the step), the first token alone,
-    then `new` tokens; the model is built once with random weights."""
+    then `new` tokens; the model is built once with random weights. `on_run` gets each run as
+    soon as it is measured (a sweep cut short by a time limit keeps the runs it finished)."""
     import gc
 
     import torch
@@ -444,6 +450,8 @@ def run_sweep(
                     runtime_bytes=runtime,
                 )
             )
+            if on_run is not None:
+                on_run(runs[-1])
             del cache
     return runs
 
@@ -549,8 +557,37 @@ def ship(runs: list[SweepRun], path: Path = BUILTIN_MEASUREMENTS) -> Path:
     return path
 
 
+def save_run(run: SweepRun, path: Path) -> None:
+    """Append one run, every field, as a JSON line (what `--from-runs` reports from)."""
+    with path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(dataclasses.asdict(run)) + "\n")
+
+
+def load_runs(path: Path) -> list[SweepRun]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [SweepRun(**json.loads(line)) for line in lines if line.strip()]
+
+
+def _progress(run: SweepRun) -> None:
+    peak = f"{run.peak_memory_bytes / 1e9:.2f} GB" if run.peak_memory_bytes else "-"
+    print(
+        f"run {run.model} {run.engine} batch {run.batch}: TTFT {run.ttft_s:.4f} s, decode "
+        f"{run.decode_tokens_per_s:.1f} tok/s per sequence, peak {peak}",
+        flush=True,
+    )
+
+
 def _counts(text: str) -> list[int]:
     return [int(n) for n in text.split(",") if n.strip()]
+
+
+def _report_errors(errors: list[float]) -> None:
+    if errors:
+        worst = max(errors, key=abs)
+        console.print(
+            f"calibrated decode: mean |error| {statistics.mean(map(abs, errors)):.1%}, "
+            f"worst {worst:+.1%} (target within 25%)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -573,7 +610,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help=f"append the GPU runs to {BUILTIN_MEASUREMENTS.name}, shipped with llmselect",
     )
+    sweep.add_argument(
+        "--runs-jsonl", type=Path, help="also append each run, every field, to this file"
+    )
+    sweep.add_argument(
+        "--from-runs",
+        type=Path,
+        help="report a sweep saved with --runs-jsonl (on any machine; runs nothing)",
+    )
     args = parser.parse_args(argv)
+    if args.from_runs:
+        runs = load_runs(args.from_runs)
+        for model in dict.fromkeys(r.model for r in runs):
+            _report_errors(report_sweep([r for r in runs if r.model == model]))
+        return
     prompt = args.prompt or (512 if args.device else 128)
     new = args.new or (128 if args.device else 32)
     if new < 2 or prompt < 1:
@@ -584,16 +634,19 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(engines) - set(SWEEP_ENGINES)
         if unknown:
             parser.error(f"--engines: {', '.join(sorted(unknown))}; choose from {SWEEP_ENGINES}")
-        runs = run_sweep(args.model, engines, _counts(args.batches), prompt, new, args.device)
-        errors = report_sweep(runs)
-        if errors:
-            worst = max(errors, key=abs)
-            console.print(
-                f"calibrated decode: mean |error| {statistics.mean(map(abs, errors)):.1%}, "
-                f"worst {worst:+.1%} (target within 25%)"
-            )
+
+        def on_run(run: SweepRun) -> None:
+            _progress(run)
+            if args.runs_jsonl:
+                save_run(run, args.runs_jsonl)
+            if args.ship:  # each run as it ends: a sweep cut short keeps what it finished
+                ship([run])
+
+        batches = _counts(args.batches)
+        runs = run_sweep(args.model, engines, batches, prompt, new, args.device, on_run)
         if args.ship:
-            console.print(f"shipped {len(runs)} runs in {ship(runs)}", markup=False)
+            console.print(f"shipped {len(runs)} runs in {BUILTIN_MEASUREMENTS}", markup=False)
+        _report_errors(report_sweep(runs))
         return
 
     if not args.skip_gguf:

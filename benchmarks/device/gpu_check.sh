@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks of sizing (issue 4) and evaluation (issue 5) on a lent GPU machine.
+# The GPU checks of sizing (issue 4) and evaluation (issue 5) on a lent GPU machine. For one
+# call under a time budget, with stages cut or skipped to fit, use gpu_run.sh (issue 19).
 #   here:  benchmarks/device/fetch_wheels.sh        (the packages that machine lacks -> .whl/)
 #   there: bash benchmarks/device/gpu_check.sh [tests] [sizing] [throughput]   (carry: .whl)
 # With no stage named, all three (about 9.5 minutes at most, the timeouts below); a device call
