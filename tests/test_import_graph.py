@@ -225,3 +225,9 @@ def test_a_cycle_is_found_and_named() -> None:
         "llmselect.a -> llmselect.b (llmselect.a.x imports it) -> "
         "llmselect.c (llmselect.b imports it) -> llmselect.a (llmselect.c.y imports it)"
     )
+
+
+def test_every_module_of_the_cli_package_is_the_command_line() -> None:
+    modules = [m for m in module_imports() if m.startswith("llmselect.cli.")]
+    assert modules, "the CLI is a package, one module per command group"
+    assert {node(m) for m in modules} <= COMMAND_LINE

@@ -136,6 +136,12 @@ def cache_key(backend: str, prompt: str, settings: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def remove_store(path: Path) -> None:
+    """Delete a store, its write-ahead log and index (an old log must not replay into a new one)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 DAMAGED_HINT = (
     "restore it from a copy, or move it aside and run again (or pass --fresh): the outputs it "
     "held are then produced again"

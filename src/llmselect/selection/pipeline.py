@@ -258,25 +258,9 @@ def _license_relax(ctx: Context, card: ModelCard) -> str | None:
 
 
 def _engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
-    from llmselect.sizing.calibration import builtin_measurements, calibrate, load_measurements
-    from llmselect.sizing.engines import get_engine
-    from llmselect.sizing.estimate import default_engine_id
+    from llmselect.sizing.engines import EngineLookup
 
-    measurements, shipped = load_measurements(), builtin_measurements()
-    engines: dict[str, Engine] = {}
-
-    def engine_for(scheme: str, gguf: bool = False) -> Engine:
-        engine_id = ctx.study.targets.engine or (
-            "llama.cpp"
-            if gguf and ctx.device.kind != "cpu"
-            else default_engine_id(scheme, ctx.device)
-        )
-        if engine_id not in engines:
-            base = get_engine(engine_id)
-            engines[engine_id] = calibrate(base, ctx.device, measurements, ctx.catalog, shipped)[0]
-        return engines[engine_id]
-
-    return engine_for
+    return EngineLookup(ctx.device, ctx.catalog, ctx.study.targets.engine)
 
 
 def _target_misses(ctx: Context, fit: Fit) -> list[tuple[str, str, str]]:

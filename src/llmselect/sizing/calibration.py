@@ -238,3 +238,25 @@ def calibrate(
         prefill_samples=len(prefill),
         shipped=shipped,
     )
+
+
+def calibrations(
+    measurements: list[Measurement], catalog: Catalog, builtin: list[Measurement] | None = None
+) -> list[tuple[Engine, Calibration]]:
+    """Each engine and device with recorded runs: the engine's profile and its calibration."""
+    from llmselect.sizing.detect import CPU_REFERENCE, LOCAL_CPU_ID
+    from llmselect.sizing.engines import get_engine
+    from llmselect.sizing.hardware import find_device
+
+    found = []
+    runs = measurements + (builtin or [])
+    for engine_id, device_id in sorted({(m.engine, m.device) for m in runs}):
+        base = get_engine(engine_id)
+        if device_id == LOCAL_CPU_ID:  # this machine's CPU: no listed profile, its reference
+            device = find_device(CPU_REFERENCE).model_copy(update={"id": LOCAL_CPU_ID})
+        else:
+            device = find_device(device_id)
+        _, calibration = calibrate(base, device, measurements, catalog, builtin)
+        if calibration:
+            found.append((base, calibration))
+    return found

@@ -11,12 +11,17 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmselect.errors import UsageError
 from llmselect.yamlfile import load_yaml, validate
+
+if TYPE_CHECKING:
+    from llmselect.catalog import Catalog
+    from llmselect.sizing.calibration import Calibration
+    from llmselect.sizing.hardware import Device
 
 Figure = Literal[
     "bandwidth_efficiency",
@@ -127,3 +132,39 @@ def get_engine(engine_id: str) -> Engine:
         raise UsageError(
             f"unknown engine {engine_id!r}", hint="choose one of " + ", ".join(engines)
         ) from None
+
+
+class EngineLookup:
+    """A precision's engine profile on one device, calibrated by the runs measured there."""
+
+    def __init__(self, device: Device, catalog: Catalog, engine: str | None = None) -> None:
+        from llmselect.sizing.calibration import builtin_measurements, load_measurements
+
+        self.device = device
+        self.catalog = catalog
+        self.engine = engine
+        self.measurements = load_measurements()
+        self.shipped = builtin_measurements()
+        self.calibrations: dict[str, Calibration] = {}
+        """Per engine id, the calibration its measured runs gave it (none: no runs)."""
+        self._engines: dict[str, Engine] = {}
+
+    def __call__(self, scheme: str, gguf: bool = False) -> Engine:
+        """`engine` where one was asked for, else the default (llama.cpp for GGUF on a GPU)."""
+        from llmselect.sizing.calibration import calibrate
+        from llmselect.sizing.estimate import default_engine_id
+
+        engine_id = self.engine or (
+            "llama.cpp"
+            if gguf and self.device.kind != "cpu"
+            else default_engine_id(scheme, self.device)
+        )
+        if engine_id not in self._engines:
+            base = get_engine(engine_id)
+            tuned, calibration = calibrate(
+                base, self.device, self.measurements, self.catalog, self.shipped
+            )
+            self._engines[engine_id] = tuned
+            if calibration:
+                self.calibrations[base.id] = calibration
+        return self._engines[engine_id]

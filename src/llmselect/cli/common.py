@@ -1,0 +1,162 @@
+"""What every command shares: errors as messages and exit codes, JSON output, option parsers,
+the target hardware, and the progress bars.
+
+Heavy modules (Rich, the library) are imported inside the functions so that `llmselect --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from llmselect.errors import LLMSelectError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from llmselect.sizing.hardware import Device
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+T = TypeVar("T")
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as indented JSON on stdout, terminal controls made visible."""
+    from llmselect.console import printable_json
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(printable_json(text) + "\n")
+
+
+def fail(exc: LLMSelectError, as_json: bool) -> NoReturn:
+    """Say what went wrong (also as JSON with --json) and exit with the error's code."""
+    if as_json:
+        emit_json(
+            {
+                "error": {
+                    "message": exc.message,
+                    "file": exc.file,
+                    "line": exc.line,
+                    "field": exc.field,
+                    "hint": exc.hint,
+                }
+            }
+        )
+    from llmselect.console import err_console
+
+    err_console().print(f"[bold red]error:[/] {_escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _stderr(text: str) -> None:
+    from llmselect.console import err_console
+
+    err_console().print(_escape(text), style="dim")
+
+
+def run(as_json: bool, work: Callable[[], T]) -> T:
+    """Call the library; a user-facing error becomes a message and an exit code, not a trace."""
+    try:
+        return work()
+    except LLMSelectError as exc:
+        fail(exc, as_json)
+
+
+def _count(option: str) -> Callable[[str | None], int | None]:
+    def parse(value: str | None) -> int | None:
+        from llmselect.units import parse_count
+
+        if value is None:
+            return None
+        try:
+            return parse_count(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+
+    return parse
+
+
+MAX_CONTEXT = 100_000_000
+"""Tokens no model reads at once (the catalog's longest context is 10M): beyond it, a typo."""
+
+
+def _tokens(option: str, value: str) -> int:
+    """A token count (`--context`, `--prompt`): at least one, at most MAX_CONTEXT."""
+    tokens = _count(option)(value) or 0
+    if not 1 <= tokens <= MAX_CONTEXT:
+        raise typer.BadParameter(
+            f"{value!r} is {tokens:,} tokens; give 1 to {MAX_CONTEXT:,}", param_hint=option
+        )
+    return tokens
+
+
+def _prompt_tokens(prompt: str | None, context: int) -> int | None:
+    """The prompt is part of the context (prompt plus generated tokens), so it fits in it."""
+    if prompt is None:
+        return None
+    tokens = _tokens("--prompt", prompt)
+    if tokens > context:
+        raise typer.BadParameter(
+            f"a prompt of {tokens:,} tokens is longer than the context of {context:,} "
+            "(--context counts prompt plus generated tokens): raise --context or lower --prompt",
+            param_hint="--prompt",
+        )
+    return tokens
+
+
+def _target_hardware(gpu: str | None) -> tuple[Device, int]:
+    from llmselect.sizing.detect import target_hardware
+
+    return target_hardware(gpu)
+
+
+class Bars:
+    """One Rich progress bar per task, made on its first report; silent with --json.
+
+    Called as `progress(name, done, total)`, it is the callback the jobs take."""
+
+    def __init__(self, bar: Progress, fields: tuple[str, ...], quiet: bool) -> None:
+        self._bar = bar
+        self._fields = fields
+        self._quiet = quiet
+        self._tasks: dict[str, TaskID] = {}
+
+    def __call__(self, name: str, done: int, total: int, **fields: Any) -> None:
+        if name not in self._tasks:
+            blank: dict[str, Any] = dict.fromkeys(self._fields, "")
+            self._tasks[name] = self._bar.add_task(name, total=total, **blank)
+        self._bar.update(self._tasks[name], completed=done, **fields)
+
+    def print(self, renderable: Any) -> None:
+        """Print above the bars (nothing with --json)."""
+        if not self._quiet:
+            self._bar.console.print(renderable)
+
+
+@contextmanager
+def progress_bars(as_json: bool, *, fields: tuple[str, ...] = ()) -> Iterator[Bars]:
+    """The progress bars of a long command: description, bar, done/total, each of `fields`
+    (a text column per field, e.g. the loss), time left. They vanish when the work ends."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        *(TextColumn(f"{{task.fields[{field}]}}") for field in fields),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=as_json, transient=True) as bar:
+        yield Bars(bar, fields, quiet=as_json)

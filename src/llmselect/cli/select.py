@@ -1,0 +1,141 @@
+"""The selection: `llmselect init` (start a study), `llmselect select` (the main job: a ranked
+shortlist and a report) and `llmselect demo` (the whole pipeline on this machine, offline)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmselect.cli.common import JsonFlag, _escape, _stderr, emit_json, progress_bars, run
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new study (created).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a study: study.yaml with comments, a use profile and an example dataset."""
+    from llmselect.selection.scaffold import scaffold
+
+    written = run(as_json, lambda: scaffold(folder, force=force))
+    if as_json:
+        emit_json({"files": [str(p) for p in written]})
+        return
+    from llmselect.console import console
+
+    for path in written:
+        console().print(f"wrote {_escape(str(path))}")
+    console().print(
+        f"next: edit {_escape(str(written[0]))}, then `llmselect select {_escape(str(written[0]))}`"
+    )
+
+
+def select(
+    study_file: Annotated[Path, typer.Argument(help="Selection study (YAML), e.g. from `init`.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the report and results (default: STUDY_DIR/selection)."
+        ),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report/--no-report", help="Write report.html, report.md, results.json."),
+    ] = True,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure/--no-measure", help="Run the candidates in candidates.run on the data."
+        ),
+    ] = True,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
+    ] = False,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="List every ranked and excluded model in the terminal (default: the first 25 "
+            "ranked, and the excluded counted by cause when more than 10).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: from a use case to a ranked shortlist and a recommendation, with a report.
+
+    catalog → license verdicts → fit and latency on the target hardware → measured evaluation
+    → ranking. Every excluded model is listed with its reason.
+    Exit code 5 when nothing qualifies."""
+    from llmselect.evaluation.store import remove_store
+    from llmselect.selection.pipeline import select as run_selection
+    from llmselect.selection.study import load_select_study
+
+    study, profile = run(as_json, lambda: load_select_study(study_file))
+    out_dir = out or study_file.resolve().parent / "selection"
+    if fresh:
+        remove_store(out_dir / "evaluation" / "store.sqlite")
+    with progress_bars(as_json) as progress:
+        selection = run(
+            as_json,
+            lambda: run_selection(
+                study, profile, study_file, out_dir=out_dir, measure=measure, progress=progress
+            ),
+        )
+    files: dict[str, Path] = {}
+    if report:
+        from llmselect.report import write_report
+
+        files = run(as_json, lambda: write_report(selection, out_dir))
+    if as_json:
+        emit_json(
+            selection.model_dump(mode="json") | {"files": {k: str(v) for k, v in files.items()}}
+        )
+    else:
+        from llmselect.console import console, selection_summary
+
+        console().print(selection_summary(selection, show_all=show_all))
+        for path in files.values():
+            console().print(f"wrote {_escape(str(path))}")
+    if selection.recommendation.model is None:
+        raise typer.Exit(5)
+
+
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where the demo builds its models and report (default: user data)."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole pipeline on this machine, offline: demo models trained here, the real catalog.
+
+    Trains four small quiz models (seconds), fine-tunes the base one, measures them all on the
+    quiz, judges them and the catalog's small instruct models on license, fit and speed here,
+    and writes the report."""
+    from llmselect.demo import build_demo
+    from llmselect.demo.finetune import finetune_demo
+    from llmselect.demo.study import write_demo_study
+    from llmselect.paths import data_dir
+
+    dest = (folder or data_dir() / "demo").resolve()
+
+    def say(text: str) -> None:
+        if not as_json:
+            _stderr(text)
+
+    build = run(as_json, lambda: build_demo(dest, progress=say))
+    if build.seconds:
+        say(f"built {len(build.models)} demo models in {build.seconds:.0f} s under {dest}")
+    study_file = write_demo_study(dest, build)
+    began = time.perf_counter()
+    tuned, trained = run(
+        as_json, lambda: finetune_demo(study_file, rebuilt=build.seconds > 0, progress=say)
+    )
+    if trained:
+        say(f"fine-tuned and measured in {time.perf_counter() - began:.0f} s: {tuned}")
+    select(study_file, out=None, report=True, measure=True, fresh=False, as_json=as_json)
