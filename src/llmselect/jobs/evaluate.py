@@ -14,7 +14,7 @@ from llmselect.catalog import Catalog, ModelCard, load_catalog
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.results import EvalResults
 from llmselect.evaluation.runner import Progress, check_out_dir, run_models, write_results
-from llmselect.evaluation.store import Store
+from llmselect.evaluation.store import Store, remove_store
 from llmselect.evaluation.study import Candidate, EvalStudy, load_study
 from llmselect.sizing import detect
 from llmselect.sizing.calibration import Measurement, record
@@ -64,9 +64,7 @@ def evaluate(
     base_dir = study_file.resolve().parent
     store_path = store or out / "store.sqlite"
     if fresh:
-        # The write-ahead log and its index go too: an old log must not replay into a new store.
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+        remove_store(store_path)
     db = Store(store_path)
     # Items produced in this run, per model: only new measurements go to calibration.
     stored_before: dict[str, int] = {}
