@@ -55,7 +55,7 @@ from llmselect.evaluation.statistics import (
     corpus_ci,
 )
 from llmselect.evaluation.store import Failure, RunInfo, Sample, Store, cache_key
-from llmselect.evaluation.study import Candidate, EvalStudy
+from llmselect.evaluation.study import Candidate, EvalStudy, TaskSpec
 
 Progress = Callable[[str, int, int], None]
 """Called with (model, items done, items in all) as outputs are stored."""
@@ -318,7 +318,7 @@ def _run_chunk(
 
 
 def _loglikelihoods(
-    task: Any, backend: Any, texts: list[str], chunk: list[Item]
+    task: TaskSpec, backend: Any, texts: list[str], chunk: list[Item]
 ) -> list[list[float]]:
     """Per item: its text's rolling log-likelihood (perplexity), or each choice's after the
     prompt (multiple choice), every choice of the chunk scored in one call."""
