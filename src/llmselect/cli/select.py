@@ -70,7 +70,7 @@ def select(
     → ranking. Every excluded model is listed with its reason.
     Exit code 5 when nothing qualifies."""
     from llmselect.evaluation.store import remove_store
-    from llmselect.selection.pipeline import select as run_selection
+    from llmselect.jobs.select import select as run_selection
     from llmselect.selection.study import load_select_study
 
     study, profile = run(as_json, lambda: load_select_study(study_file))

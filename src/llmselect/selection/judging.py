@@ -1,7 +1,8 @@
-"""The selection pipeline: catalog → licensing → sizing → evaluation → ranking.
+"""Judging the candidates, stage by stage: the pool from the catalog, the license verdict, the
+fit on the hardware, the measured scores, the fine-tunes found beside the study.
 
-Each stage annotates the candidates instead of dropping them, so every model that was
-considered is reported with the reason it is out and what would let it in.
+Each stage annotates an entry instead of dropping it, so every model that was considered is
+reported with the reason it is out and what would let it in. `jobs/select.py` runs them in order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from llmselect.catalog.catalog import Catalog, Criteria
 from llmselect.catalog.schema import ModelCard
 from llmselect.errors import LLMSelectError
 from llmselect.licensing.profile import UseProfile
-from llmselect.selection.finetuned import collect_finetuned
 from llmselect.selection.result import (
     Entry,
     Exclusion,
@@ -27,7 +27,6 @@ from llmselect.selection.result import (
     MeasuredLatency,
     MetricScore,
     Reproducibility,
-    Selection,
 )
 from llmselect.selection.study import RunSpec, SelectStudy, raw_line
 from llmselect.sizing.engines import Engine
@@ -72,7 +71,7 @@ class Context:
 # -- catalog --------------------------------------------------------------------------------
 
 
-def _pool(ctx: Context) -> list[ModelCard]:
+def pool(ctx: Context) -> list[ModelCard]:
     """The candidate ids, the catalog filter's matches and the models to run, once each."""
     pool: dict[str, ModelCard] = {}
     for index, model_id in enumerate(ctx.study.candidates.ids):
@@ -153,7 +152,7 @@ def _unknown(ctx: Context, model_id: str, keys: tuple[str | int, ...]) -> LLMSel
     )
 
 
-def _entry(card: ModelCard, demo: bool) -> Entry:
+def new_entry(card: ModelCard, demo: bool) -> Entry:
     return Entry(
         id=card.id,
         name=card.display_name,
@@ -181,7 +180,7 @@ _RELAXABLE: list[tuple[str, Any, str]] = [
 """Profile changes tried, one at a time, to say what would lift a license block."""
 
 
-def _license_stage(ctx: Context, entry: Entry, card: ModelCard) -> None:
+def judge_license(ctx: Context, entry: Entry, card: ModelCard) -> None:
     from llmselect.licensing.openness import openness
     from llmselect.licensing.verdicts import license_report
 
@@ -257,7 +256,7 @@ def _license_relax(ctx: Context, card: ModelCard) -> str | None:
 # -- sizing and targets ---------------------------------------------------------------------
 
 
-def _engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
+def engine_for(ctx: Context) -> Callable[[str, bool], Engine]:
     from llmselect.sizing.engines import EngineLookup
 
     return EngineLookup(ctx.device, ctx.catalog, ctx.study.targets.engine)
@@ -307,7 +306,7 @@ def _round_down(value: float) -> str:
     return f"{float(f'{value * 0.95:.2g}'):g}"
 
 
-def _sizing_stage(
+def judge_fit(
     ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str, bool], Engine]
 ) -> None:
     from llmselect.sizing.estimate import Shapes, estimate, schemes_for_card
@@ -398,36 +397,18 @@ def _sizing_stage(
 # -- evaluation -----------------------------------------------------------------------------
 
 
-def _evaluation_stage(
-    ctx: Context,
-    entries: dict[str, Entry],
-    out_dir: Path,
-    store_path: Path | None,
-    progress: Progress | None,
-) -> tuple[EvalResults | None, str]:
-    study = ctx.study.eval_study()
-    if study is None:
-        return None, "skipped: no models to run (candidates.run) or no dataset"
-    from llmselect.evaluation.runner import run_models, write_results
-    from llmselect.evaluation.store import Store
-
-    eval_dir = out_dir / "evaluation"
-    db = Store(store_path or eval_dir / "store.sqlite")
-    try:
-        dataset = run_models(study, ctx.base_dir, db, progress)
-        results = write_results(study, ctx.base_dir, dataset, db, eval_dir)
-    finally:
-        db.close()
+def attach_evaluation(ctx: Context, entries: dict[str, Entry], results: EvalResults) -> str:
+    """Each run model's measured scores, latency and examples onto its entry; the stage's line."""
     per_item = _composite_per_item(ctx, results.samples)
     examples = _examples(results.samples)
     for run in ctx.study.candidates.run:
         measured = results.models.get(run.name)
         entry = entries[ctx.catalog.get(run.id).id.lower()]
         if measured:
-            _attach_measurements(ctx, entry, run.demo, measured, per_item.get(run.name, []))
+            attach_measurements(ctx, entry, run.demo, measured, per_item.get(run.name, []))
             entry.examples = examples.get(run.name, [])
     n = results.dataset.items
-    return results, f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
+    return f"{len(ctx.study.candidates.run)} model(s) measured on {n} items"
 
 
 def _quality_metrics(ctx: Context, names: list[str]) -> dict[str, float]:
@@ -472,7 +453,7 @@ def _composite_per_item(ctx: Context, samples: list[SampleLine]) -> dict[str, li
     return per_model
 
 
-def _attach_measurements(
+def attach_measurements(
     ctx: Context, entry: Entry, demo: bool, measured: ModelResult, per_item: list[float]
 ) -> None:
     from llmselect.evaluation.statistics import bootstrap_ci
@@ -525,81 +506,7 @@ def _attach_measurements(
 # -- the whole -----------------------------------------------------------------------------
 
 
-def select(
-    study: SelectStudy,
-    profile: UseProfile,
-    study_path: Path,
-    *,
-    out_dir: Path,
-    catalog: Catalog | None = None,
-    measure: bool = True,
-    store_path: Path | None = None,
-    progress: Progress | None = None,
-) -> Selection:
-    """Run every stage and rank what is left. Measured results are stored under `out_dir`."""
-    from llmselect.catalog import load_catalog
-    from llmselect.selection.ranking import rank
-    from llmselect.sizing.detect import target_hardware
-
-    catalog = catalog or load_catalog()
-    device, devices = target_hardware(study.hardware)
-    ctx = Context(study, profile, study_path, catalog, device, devices)
-    demo_ids = {r.id.lower() for r in study.candidates.run if r.demo}
-    cards = _pool(ctx)
-    entries = {c.id.lower(): _entry(c, c.id.lower() in demo_ids) for c in cards}
-    stages = {"catalog": f"{len(cards)} of {len(catalog)} models in the pool"}
-
-    for card in cards:
-        _license_stage(ctx, entries[card.id.lower()], card)
-    verdicts = [e.verdict for e in entries.values() if e.verdict]
-    stages["license"] = ", ".join(
-        f"{verdicts.count(v)} {v}" for v in ("allowed", "conditional", "blocked", "unknown")
-    )
-
-    engine_for = _engine_for(ctx)
-    for card in cards:
-        _sizing_stage(ctx, entries[card.id.lower()], card, engine_for)
-    hardware = f"{devices}x {device.id}" if devices > 1 else device.id
-    fitting = sum(1 for e in entries.values() if e.fit and e.fit.fits)
-    stages["sizing"] = f"{fitting} of {len(cards)} fit {hardware}"
-
-    results = None
-    if measure:
-        results, stages["evaluation"] = _evaluation_stage(
-            ctx, entries, out_dir, store_path, progress
-        )
-    else:
-        stages["evaluation"] = "skipped (--no-measure)"
-
-    dataset_sha = results.dataset.sha256 if results else None
-    finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
-    stages["finetuning"] = _finetuning_stage(finetuned)
-    added = sum(_finetuned_entry(ctx, entries, tuned, engine_for) for tuned in finetuned)
-    if added:
-        stages["catalog"] += f", and {added} fine-tune{'s' * (added > 1)} found beside the study"
-
-    benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
-    ranked = rank(ctx.study, list(entries.values()), benchmarks)
-    return Selection(
-        study=study.name,
-        description=study.description,
-        hardware=hardware,
-        targets=study.targets,
-        profile=profile,
-        ranking=study.ranking,
-        entries=ranked.entries,
-        comparisons=[c.model_dump() for c in results.comparisons] if results else [],
-        recommendation=ranked.recommendation,
-        finetuned=finetuned,
-        stages=stages | {"ranking": ranked.summary},
-        warnings=(results.dataset.warnings if results else [])
-        + ranked.warnings
-        + finetune_warnings,
-        reproducibility=_reproducibility(ctx, dataset_sha),
-    )
-
-
-def _finetuned_entry(
+def add_finetuned(
     ctx: Context,
     entries: dict[str, Entry],
     tuned: Finetuned,
@@ -623,16 +530,16 @@ def _finetuned_entry(
         }
     )
     ctx.catalog.add(card, replace=True)
-    entry = _entry(card, entries[base.id.lower()].demo)
-    _license_stage(ctx, entry, card)
-    _sizing_stage(ctx, entry, card, engine_for)
+    entry = new_entry(card, entries[base.id.lower()].demo)
+    judge_license(ctx, entry, card)
+    judge_fit(ctx, entry, card, engine_for)
     evaluation = Path(tuned.output) / "evaluation"
     results = _read_results(evaluation)
     measured = results.models.get(tuned.tuned) if results else None
     if results and measured:
         samples = results.model_samples(tuned.tuned)
         per_item = _composite_per_item(ctx, samples).get(tuned.tuned, [])
-        _attach_measurements(ctx, entry, entry.demo, measured, per_item)
+        attach_measurements(ctx, entry, entry.demo, measured, per_item)
         entry.examples = _examples(samples).get(tuned.tuned, [])
     if tuned.leaked:
         # No relaxation lets it in: its score would change once the items are held out.
@@ -660,7 +567,7 @@ def _read_results(folder: Path) -> EvalResults | None:
         return None
 
 
-def _finetuning_stage(finetuned: list[Finetuned]) -> str:
+def finetuning_summary(finetuned: list[Finetuned]) -> str:
     if not finetuned:
         return "none found (`llmselect finetune STUDY --model M` adds one)"
     return "; ".join(
@@ -669,7 +576,7 @@ def _finetuning_stage(finetuned: list[Finetuned]) -> str:
     )
 
 
-def _reproducibility(ctx: Context, dataset_sha256: str | None) -> Reproducibility:
+def reproducibility(ctx: Context, dataset_sha256: str | None) -> Reproducibility:
     from llmselect import __version__
     from llmselect.sizing.detect import detect
 

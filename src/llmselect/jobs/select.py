@@ -1,0 +1,116 @@
+"""The selection job: catalog → licensing → sizing → evaluation → fine-tunes → ranking.
+
+It runs the judging stages of `selection/judging.py` in order over the pool, runs the study's
+own models through the evaluation (stored as they come under `out_dir/evaluation`), and ranks
+what is left (`selection/ranking.py`). The CLI's `select` and the demo call it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmselect.catalog.catalog import Catalog
+from llmselect.evaluation.results import EvalResults
+from llmselect.evaluation.study import EvalStudy
+from llmselect.licensing.profile import UseProfile
+from llmselect.selection import judging
+from llmselect.selection.finetuned import collect_finetuned
+from llmselect.selection.judging import Progress
+from llmselect.selection.result import Selection
+from llmselect.selection.study import SelectStudy
+
+
+def select(
+    study: SelectStudy,
+    profile: UseProfile,
+    study_path: Path,
+    *,
+    out_dir: Path,
+    catalog: Catalog | None = None,
+    measure: bool = True,
+    store_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Selection:
+    """Run every stage and rank what is left. Measured results are stored under `out_dir`."""
+    from llmselect.catalog import load_catalog
+    from llmselect.selection.ranking import rank
+    from llmselect.sizing.detect import target_hardware
+
+    catalog = catalog or load_catalog()
+    device, devices = target_hardware(study.hardware)
+    ctx = judging.Context(study, profile, study_path, catalog, device, devices)
+    demo_ids = {r.id.lower() for r in study.candidates.run if r.demo}
+    cards = judging.pool(ctx)
+    entries = {c.id.lower(): judging.new_entry(c, c.id.lower() in demo_ids) for c in cards}
+    stages = {"catalog": f"{len(cards)} of {len(catalog)} models in the pool"}
+
+    for card in cards:
+        judging.judge_license(ctx, entries[card.id.lower()], card)
+    verdicts = [e.verdict for e in entries.values() if e.verdict]
+    stages["license"] = ", ".join(
+        f"{verdicts.count(v)} {v}" for v in ("allowed", "conditional", "blocked", "unknown")
+    )
+
+    engine_for = judging.engine_for(ctx)
+    for card in cards:
+        judging.judge_fit(ctx, entries[card.id.lower()], card, engine_for)
+    hardware = f"{devices}x {device.id}" if devices > 1 else device.id
+    fitting = sum(1 for e in entries.values() if e.fit and e.fit.fits)
+    stages["sizing"] = f"{fitting} of {len(cards)} fit {hardware}"
+
+    results = None
+    eval_study = study.eval_study()
+    if not measure:
+        stages["evaluation"] = "skipped (--no-measure)"
+    elif eval_study is None:
+        stages["evaluation"] = "skipped: no models to run (candidates.run) or no dataset"
+    else:
+        results = _evaluate(eval_study, ctx.base_dir, out_dir, store_path, progress)
+        stages["evaluation"] = judging.attach_evaluation(ctx, entries, results)
+
+    dataset_sha = results.dataset.sha256 if results else None
+    finetuned, finetune_warnings = collect_finetuned(study_path, dataset_sha)
+    stages["finetuning"] = judging.finetuning_summary(finetuned)
+    added = sum(judging.add_finetuned(ctx, entries, tuned, engine_for) for tuned in finetuned)
+    if added:
+        stages["catalog"] += f", and {added} fine-tune{'s' * (added > 1)} found beside the study"
+
+    benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
+    ranked = rank(ctx.study, list(entries.values()), benchmarks)
+    return Selection(
+        study=study.name,
+        description=study.description,
+        hardware=hardware,
+        targets=study.targets,
+        profile=profile,
+        ranking=study.ranking,
+        entries=ranked.entries,
+        comparisons=[c.model_dump() for c in results.comparisons] if results else [],
+        recommendation=ranked.recommendation,
+        finetuned=finetuned,
+        stages=stages | {"ranking": ranked.summary},
+        warnings=(results.dataset.warnings if results else [])
+        + ranked.warnings
+        + finetune_warnings,
+        reproducibility=judging.reproducibility(ctx, dataset_sha),
+    )
+
+
+def _evaluate(
+    study: EvalStudy,
+    base_dir: Path,
+    out_dir: Path,
+    store_path: Path | None,
+    progress: Progress | None,
+) -> EvalResults:
+    """Run (or resume) the study's own models on its dataset; results under `evaluation/`."""
+    from llmselect.evaluation.runner import run_models, write_results
+    from llmselect.evaluation.store import Store
+
+    eval_dir = out_dir / "evaluation"
+    db = Store(store_path or eval_dir / "store.sqlite")
+    try:
+        dataset = run_models(study, base_dir, db, progress)
+        return write_results(study, base_dir, dataset, db, eval_dir)
+    finally:
+        db.close()
