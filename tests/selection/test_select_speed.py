@@ -165,3 +165,19 @@ def test_the_users_own_files_are_not_kept(tmp_path: Path, cache: Path) -> None:
     path.write_text("name: mine\n")
     assert load_yaml(path) == {"name": "mine"}
     assert not cache.exists() or not list(cache.glob("*.json"))
+
+
+def test_a_selection_that_measures_nothing_loads_no_statistics() -> None:
+    """scipy.stats alone costs about a second to import: `select` pays for it only when the
+    study runs models (the evaluation's statistics), not to rank the catalog."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llmselect.jobs.select, llmselect.cli.select; "
+        "print(sorted(m for m in ('scipy', 'torch', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -8,16 +8,20 @@ what is left (`selection/ranking.py`). The CLI's `select` and the demo call it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmselect.catalog.catalog import Catalog
-from llmselect.evaluation.results import EvalResults
-from llmselect.evaluation.study import EvalStudy
 from llmselect.licensing.profile import UseProfile
 from llmselect.selection import judging
 from llmselect.selection.finetuned import collect_finetuned
 from llmselect.selection.judging import Progress
 from llmselect.selection.result import Selection
 from llmselect.selection.study import SelectStudy
+
+if TYPE_CHECKING:
+    # The evaluation pulls in numpy and scipy: only a study that measures pays for them.
+    from llmselect.evaluation.results import EvalResults
+    from llmselect.evaluation.study import EvalStudy
 
 
 def select(
