@@ -177,7 +177,5 @@ def test_a_selection_that_measures_nothing_loads_no_statistics() -> None:
         "import sys, llmselect.jobs.select, llmselect.cli.select; "
         "print(sorted(m for m in ('scipy', 'torch', 'transformers') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
