@@ -95,6 +95,8 @@ class TransformersBackend:
             # A truncated or corrupt safetensors file, a config transformers cannot read...
             raise _unreadable(path, exc) from None
         self.model.eval()
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        """Whether the model can project only the last positions onto the vocabulary."""
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "left"
@@ -263,7 +265,6 @@ class TransformersBackend:
                 longest[want[0]] = max(longest[want[0]], len(want[1]))
         order = sorted(range(len(inputs)), key=lambda r: -len(inputs[r]))
         logprobs: dict[int, Any] = {}  # row -> log-probabilities of its last `longest` positions
-        keep_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         pad = self.tokenizer.pad_token_id or 0
         for first in range(0, len(order), self.batch_size):
             batch = order[first : first + self.batch_size]
@@ -273,7 +274,7 @@ class TransformersBackend:
                 ids[slot, : len(inputs[row])] = torch.tensor(inputs[row])
             # The positions, counted from the right edge, that some row's continuation needs.
             kept = max(width - len(inputs[row]) + longest[row] for row in batch)
-            options = {"logits_to_keep": kept} if keep_logits else {}
+            options = {"logits_to_keep": kept} if self._keeps_logits else {}
             with torch.inference_mode():
                 logits = self.model(input_ids=ids.to(self.device), **options).logits
                 logits = logits[:, -kept:].float()
