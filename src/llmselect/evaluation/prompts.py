@@ -17,13 +17,6 @@ from llmselect.evaluation.datasets import Item
 from llmselect.evaluation.store import Store
 from llmselect.evaluation.templates import render
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS prompts (
-    source_key TEXT PRIMARY KEY,
-    prompt TEXT NOT NULL
-)
-"""
-
 
 def _digest(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
@@ -40,26 +33,11 @@ def stored_prompts(
     sources = {
         i.id: _digest([template, shots, i.id, i.input, i.choices, i.metadata]) for i in items
     }
-    with store.db:
-        store.db.execute(SCHEMA)
-    found = _read(store, list(sources.values()))
+    found = store.prompts(list(sources.values()))
     missing = [i for i in items if sources[i.id] not in found]
     if missing:
-        rendered = [(sources[i.id], render(template, i, examples, file)) for i in missing]
-        with store.db:
-            # Another process may have stored some meanwhile: its prompt is kept, and read back.
-            store.db.executemany(
-                "INSERT OR IGNORE INTO prompts (source_key, prompt) VALUES (?, ?)", rendered
-            )
-        found.update(_read(store, [key for key, _ in rendered]))
+        rendered = {sources[i.id]: render(template, i, examples, file) for i in missing}
+        # Another process may have stored some meanwhile: its prompt is kept, and read back.
+        store.put_prompts(rendered)
+        found.update(store.prompts(list(rendered)))
     return {item_id: found[key] for item_id, key in sources.items()}
-
-
-def _read(store: Store, keys: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        query = f"SELECT source_key, prompt FROM prompts WHERE source_key IN ({marks})"  # noqa: S608
-        found.update(store.db.execute(query, chunk))
-    return found

@@ -1,0 +1,390 @@
+"""The result store on a PostgreSQL server: one store a team shares, many writers at once.
+
+The tables and keys are SQLite's (`store`), so a study resumes, reuses and scores the same way
+on both. What differs is how writers meet: every write is one short transaction, an output
+already stored is left as it is (`ON CONFLICT DO NOTHING`), and the rows of a batch are written
+in key order, so two writers of the same keys wait for each other instead of deadlocking. The
+schema is created and migrated under an advisory lock, so two processes opening a new store at
+once do not race. A password in the URL is never shown: errors name the URL without it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llmselect.errors import LLMSelectError
+from llmselect.evaluation.store import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    Failure,
+    RunInfo,
+    RunRecord,
+    Sample,
+    Store,
+    _record,
+    _record_row,
+    newer_schema,
+    redact_password,
+    settings_key,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+
+# SQLite's tables in PostgreSQL's types: 64-bit counts of bytes, timestamps with a zone.
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS samples (
+    cache_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    output TEXT,
+    loglikelihoods TEXT,
+    prompt_tokens INTEGER,
+    output_tokens INTEGER,
+    seconds DOUBLE PRECISION,
+    ttft_s DOUBLE PRECISION,
+    created TIMESTAMPTZ DEFAULT now(),
+    batch_rows INTEGER
+)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+    backend TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    device TEXT,
+    dtype TEXT,
+    peak_memory_bytes BIGINT,
+    updated TIMESTAMPTZ DEFAULT now(),
+    engine TEXT,
+    PRIMARY KEY (backend, settings)
+)""",
+    """CREATE TABLE IF NOT EXISTS failures (
+    cache_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    created TIMESTAMPTZ DEFAULT now()
+)""",
+    """CREATE TABLE IF NOT EXISTS prompts (
+    source_key TEXT PRIMARY KEY,
+    prompt TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS run_records (
+    backend TEXT NOT NULL,
+    dataset_sha256 TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    who TEXT NOT NULL,
+    model TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    items INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    produced INTEGER NOT NULL,
+    device TEXT,
+    dtype TEXT,
+    engine TEXT,
+    first_run TEXT NOT NULL,
+    last_run TEXT NOT NULL,
+    PRIMARY KEY (backend, dataset_sha256, settings, who)
+)""",
+    """CREATE TABLE IF NOT EXISTS store_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+]
+
+MIGRATION_LOCK = 0x6C6C6D73  # "llms": one advisory lock for every llmselect schema change
+
+UPSERT_RUN = """
+INSERT INTO runs (backend, settings, device, dtype, engine, peak_memory_bytes)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (backend, settings) DO UPDATE SET
+    device = excluded.device,
+    dtype = excluded.dtype,
+    engine = excluded.engine,
+    peak_memory_bytes = GREATEST(runs.peak_memory_bytes, excluded.peak_memory_bytes),
+    updated = now()
+"""
+"""As SQLite's: the peak over every run (GREATEST skips a NULL)."""
+
+UPSERT_RECORD = """
+INSERT INTO run_records (backend, dataset_sha256, settings, who, model, dataset, items, total,
+    produced, device, dtype, engine, first_run, last_run)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (backend, dataset_sha256, settings, who) DO UPDATE SET
+    model = excluded.model,
+    dataset = excluded.dataset,
+    items = excluded.items,
+    total = excluded.total,
+    produced = run_records.produced + excluded.produced,
+    device = COALESCE(excluded.device, run_records.device),
+    dtype = COALESCE(excluded.dtype, run_records.dtype),
+    engine = COALESCE(excluded.engine, run_records.engine),
+    last_run = excluded.last_run
+"""
+
+INSERT = (
+    f"INSERT INTO samples ({COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "  # noqa: S608
+    "ON CONFLICT (cache_key) DO NOTHING"
+)
+
+PG_TYPES = {"INTEGER": "INTEGER", "TEXT": "TEXT"}
+"""ADDED_COLUMNS' SQLite types as PostgreSQL spells them."""
+
+RETRIES = 5
+"""Tries of a write that lost a deadlock or a serialization race (another writer's wins)."""
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise LLMSelectError(
+            "a PostgreSQL result store needs psycopg, which is not installed",
+            hint='pip install "llmselect[postgres]"',
+        ) from None
+    return psycopg
+
+
+def connection_error(url: str, exc: Exception) -> LLMSelectError:
+    """What went wrong reaching the server, in the user's terms, without the password."""
+    shown = redact_password(url)
+    # libpq's message, first line, with any password it might echo taken out.
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    password = _password(url)
+    if password:
+        detail = detail.replace(password, "***")
+    low = detail.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        hint = (
+            "check the user and password: put the password in PGPASSWORD or ~/.pgpass rather "
+            "than in the URL"
+        )
+        what = "the PostgreSQL server refused the login"
+    elif "does not exist" in low and "database" in low:
+        hint = "create it (createdb NAME, or CREATE DATABASE) or name an existing one in the URL"
+        what = "the database does not exist"
+    elif "role" in low and "does not exist" in low:
+        hint = "create the user on the server (createuser NAME) or name an existing one"
+        what = "the user does not exist on the server"
+    else:
+        hint = (
+            "check that the server runs and listens there (pg_isready -d URL), the host and "
+            "port, and the firewall"
+        )
+        what = "cannot reach the PostgreSQL server"
+    return LLMSelectError(f"{what}: {detail}", file=shown, hint=hint)
+
+
+def _password(url: str) -> str:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return unquote(parts.password)
+    return dict(parse_qsl(parts.query)).get("password", "")
+
+
+class PostgresStore(Store):
+    """The result store on a PostgreSQL server (see the module's docstring)."""
+
+    def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:
+        pg = _psycopg()
+        self.url = url
+        self.location = redact_password(url)
+        # postgres:// is libpq's too, and SQLAlchemy's postgresql+psycopg:// is not asked for.
+        try:
+            self.conn: psycopg.Connection[Any] = pg.connect(
+                url, autocommit=True, connect_timeout=connect_timeout_s
+            )
+        except pg.Error as exc:
+            raise connection_error(url, exc) from None
+        try:
+            version = self._migrate()
+        except pg.Error as exc:
+            self.conn.close()
+            raise LLMSelectError(
+                f"cannot create or update the result store's tables: {exc}".strip(),
+                file=self.location,
+                hint="the user needs CREATE on the database's schema (GRANT CREATE ON SCHEMA "
+                "public TO USER), or ask its owner to open it once",
+            ) from None
+        if version > SCHEMA_VERSION:
+            self.conn.close()
+            raise newer_schema(version, self.location)
+
+    def _migrate(self) -> int:
+        """Create the tables, add the columns an older store lacks, record the version; under
+        a lock, so concurrent first opens do not race on the catalog."""
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            for statement in SCHEMA:
+                self.conn.execute(statement)  # constants above
+            for table, columns in ADDED_COLUMNS.items():
+                for column, kind in columns.items():
+                    # Names and types come from the constant, never from the server.
+                    alter = (
+                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {PG_TYPES[kind]}"
+                    )
+                    self.conn.execute(alter)
+            self.conn.execute(
+                "INSERT INTO store_meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = GREATEST(store_meta.value::integer, "
+                "excluded.value::integer)::text",
+                (str(SCHEMA_VERSION),),
+            )
+            row = self.conn.execute(
+                "SELECT value FROM store_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run `work` in one transaction, again if it lost a deadlock or serialization race."""
+        pg = _psycopg()
+        for attempt in range(RETRIES):
+            try:
+                with self.conn.transaction():
+                    return work(self.conn)
+            except (pg.errors.DeadlockDetected, pg.errors.SerializationFailure):
+                if attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _in(self, query: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `query` (with one `= ANY(%s)` for the keys), in chunks."""
+        for start in range(0, len(keys), 5000):
+            yield from self.conn.execute(query, (keys[start : start + 5000],))
+
+    def done(self, keys: list[str]) -> set[str]:
+        return {
+            row[0]
+            for row in self._in("SELECT cache_key FROM samples WHERE cache_key = ANY(%s)", keys)
+        }
+
+    def put(self, samples: list[Sample]) -> None:
+        """Save outputs in one transaction; a key already stored is left as it is."""
+        ordered = sorted(samples, key=lambda s: s.cache_key)  # one lock order for every writer
+        rows = [
+            (
+                s.cache_key,
+                s.model,
+                s.item_id,
+                s.prompt,
+                s.output,
+                json.dumps(s.loglikelihoods) if s.loglikelihoods is not None else None,
+                s.prompt_tokens,
+                s.output_tokens,
+                s.seconds,
+                s.ttft_s,
+                s.batch_rows,
+            )
+            for s in ordered
+        ]
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                "DELETE FROM failures WHERE cache_key = ANY(%s)", ([s.cache_key for s in ordered],)
+            )
+            with conn.cursor() as cursor:
+                cursor.executemany(INSERT, rows)
+
+        if rows:
+            self._write(write)
+
+    def get(self, keys: list[str]) -> dict[str, Sample]:
+        result = {}
+        query = f"SELECT {COLUMNS} FROM samples WHERE cache_key = ANY(%s)"  # noqa: S608
+        for row in self._in(query, keys):
+            result[row[0]] = Sample(
+                cache_key=row[0],
+                model=row[1],
+                item_id=row[2],
+                prompt=row[3],
+                output=row[4],
+                loglikelihoods=json.loads(row[5]) if row[5] else None,
+                prompt_tokens=row[6],
+                output_tokens=row[7],
+                seconds=row[8],
+                ttft_s=row[9],
+                batch_rows=row[10],
+            )
+        return result
+
+    def put_failure(self, failure: Failure) -> None:
+        """Record why an item got no output (replacing an earlier reason)."""
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO failures (cache_key, model, item_id, error) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (cache_key) DO UPDATE SET model = excluded.model, "
+                "item_id = excluded.item_id, error = excluded.error, created = now()",
+                (failure.cache_key, failure.model, failure.item_id, failure.error),
+            )
+        )
+
+    def failures(self, keys: list[str]) -> dict[str, Failure]:
+        query = "SELECT cache_key, model, item_id, error FROM failures WHERE cache_key = ANY(%s)"
+        return {
+            key: Failure(cache_key=key, model=model, item_id=item_id, error=error)
+            for key, model, item_id, error in self._in(query, keys)
+        }
+
+    def put_run(self, backend: str, settings: dict[str, Any], info: RunInfo) -> None:
+        row = (
+            backend,
+            settings_key(settings),
+            info.device,
+            info.dtype,
+            info.engine,
+            info.peak_memory_bytes,
+        )
+        self._write(lambda conn: conn.execute(UPSERT_RUN, row))
+
+    def run_info(self, backend: str, settings: dict[str, Any]) -> RunInfo | None:
+        row = self.conn.execute(
+            "SELECT device, dtype, engine, peak_memory_bytes FROM runs "
+            "WHERE backend = %s AND settings = %s",
+            (backend, settings_key(settings)),
+        ).fetchone()
+        if row is None:
+            return None
+        return RunInfo(device=row[0], dtype=row[1], engine=row[2], peak_memory_bytes=row[3])
+
+    def prompts(self, keys: list[str]) -> dict[str, str]:
+        query = "SELECT source_key, prompt FROM prompts WHERE source_key = ANY(%s)"
+        return {key: prompt for key, prompt in self._in(query, keys)}
+
+    def put_prompts(self, prompts: dict[str, str]) -> None:
+        rows = sorted(prompts.items())
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO prompts (source_key, prompt) VALUES (%s, %s) "
+                    "ON CONFLICT (source_key) DO NOTHING",
+                    rows,
+                )
+
+        if rows:
+            self._write(write)
+
+    def put_record(self, record: RunRecord) -> None:
+        row = _record_row(record)
+        self._write(lambda conn: conn.execute(UPSERT_RECORD, row))
+
+    def records(self) -> list[RunRecord]:
+        rows = self.conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM run_records ORDER BY last_run DESC, model"  # noqa: S608
+        )
+        return [_record(row) for row in rows]
+
+    def count(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM samples").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.conn.close()
