@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 SUPERUSER = "llmselect"
-PASSWORD = "s3cret-pg-pw"  # noqa: S105  (a throwaway test server's)
+PASSWORD = "s3cret-pg-pw"
 _databases = itertools.count()
 
 
@@ -47,7 +47,7 @@ class PostgresServer:
 
         name = f"test_{os.getpid()}_{next(_databases)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # our own name
+            conn.execute(f'CREATE DATABASE "{name}"')  # our own name
         return self.url(name)
 
 

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from postgres_server import PostgresServer, pg_url, postgres_server  # noqa: F401
 
 from llmselect.errors import LLMSelectError, UsageError
 from llmselect.evaluation.store import (
@@ -21,9 +20,10 @@ from llmselect.evaluation.store import (
     remove_store,
 )
 from llmselect.evaluation.store_postgres import PostgresStore
+from postgres_server import PostgresServer, pg_url, postgres_server  # noqa: F401
 
 
-def sample(key: str, output: str = "o", **fields: object) -> Sample:
+def sample(key: str, output: str | None = "o", **fields: object) -> Sample:
     return Sample.model_validate(
         {"cache_key": key, "model": "m", "item_id": key, "prompt": "p", "output": output} | fields
     )
@@ -106,7 +106,7 @@ def test_many_writers_of_the_same_keys_store_each_once(pg_url: str) -> None:  # 
             for start in range(0, len(order), 25):
                 store.put([sample(k, output=f"w{seed}") for k in order[start : start + 25]])
                 store.put_prompts({k: f"w{seed}" for k in order[start : start + 10]})
-        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             store.close()
@@ -149,9 +149,8 @@ def test_the_password_is_never_shown(postgres_server: PostgresServer) -> None:  
 def test_an_unreachable_server_and_a_missing_database_say_what_to_do(
     postgres_server: PostgresServer,  # noqa: F811
 ) -> None:
-    with socket_closed() as port:
-        with pytest.raises(LLMSelectError) as unreachable:
-            open_store(f"postgresql://u:pw-77@127.0.0.1:{port}/db")
+    with socket_closed() as port, pytest.raises(LLMSelectError) as unreachable:
+        open_store(f"postgresql://u:pw-77@127.0.0.1:{port}/db")
     assert "cannot reach the PostgreSQL server" in str(unreachable.value)
     assert "pg_isready" in str(unreachable.value) and "pw-77" not in str(unreachable.value)
 
@@ -169,7 +168,7 @@ def test_fresh_never_deletes_a_shared_store() -> None:
         open_store("mysql://db/x")
 
 
-class socket_closed:  # noqa: N801  (used as a context manager, like a function)
+class socket_closed:
     """A loopback port nothing listens on, for as long as the block runs."""
 
     def __enter__(self) -> int:
