@@ -22,16 +22,16 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {}
 """Package cycles that exist today, each with the reason it is still there; a new one fails."""
 
 COMMAND_LINE = {"llmselect.cli", "llmselect.__main__"}
-PRESENTATION = {"llmselect.cli", "llmselect.console"}
+PRESENTATION = {"llmselect.cli", "llmselect.present"}
 JOB_CALLERS = {"llmselect.jobs", "llmselect.demo"}
 """Besides the command line: the jobs themselves, and the demo (a job of jobs)."""
 """What only the command line may import: below it, everything returns typed data."""
 
 KNOWN_PRESENTATION_IMPORTS: dict[str, str] = {
-    "llmselect.report.html": "uses console.printable to strip terminal controls from text",
-    "llmselect.report.markdown": "uses console.printable to strip terminal controls from text",
+    "llmselect.report.html": "a renderer too: strips terminal controls with printable()",
+    "llmselect.report.markdown": "a renderer too: strips terminal controls with printable()",
 }
-"""Modules that import the CLI or the console today, each with the reason; a new one fails."""
+"""Modules that import the CLI or the presentation layer today, with the reason; a new one fails."""
 
 Edges = dict[str, dict[str, set[str]]]
 """node -> node it imports -> the modules of the first node that import it."""

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from config_folders import config_folder
 from llmselect.cli import app
-from llmselect.console import printable
+from llmselect.present.text import printable
 
 runner = CliRunner()
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

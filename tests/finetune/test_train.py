@@ -360,7 +360,7 @@ def test_the_summary_compares_the_time_taken_with_the_estimate(
 ) -> None:
     from rich.console import Console
 
-    from llmselect.console import finetune_summary
+    from llmselect.present.finetune import finetune_summary
     from llmselect.finetune.result import FinetuneResult
 
     def shown(result: FinetuneResult) -> str:

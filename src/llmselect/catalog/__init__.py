@@ -1,6 +1,14 @@
 """Model facts: schema, built-in data, importers, search."""
 
-from llmselect.catalog.catalog import Catalog, Criteria, UnknownModel, load_builtin, load_catalog
+from llmselect.catalog.catalog import (
+    CardList,
+    Catalog,
+    Criteria,
+    UnknownModel,
+    load_builtin,
+    load_catalog,
+    sort_cards,
+)
 from llmselect.catalog.params import IncompleteArchitecture, ParamCount, count_params
 from llmselect.catalog.schema import (
     Architecture,
@@ -17,6 +25,7 @@ from llmselect.catalog.schema import (
 __all__ = [
     "Architecture",
     "Benchmark",
+    "CardList",
     "Catalog",
     "Criteria",
     "Dataset",
@@ -32,4 +41,5 @@ __all__ = [
     "count_params",
     "load_builtin",
     "load_catalog",
+    "sort_cards",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -211,6 +213,34 @@ def _matches(catalog: Catalog, card: ModelCard, c: Criteria) -> bool:
         if needle not in card.id.lower() and needle not in card.display_name.lower():
             return False
     return True
+
+
+@dataclass(frozen=True)
+class CardList:
+    """A listing: the cards in order, and the size of the catalog they were searched in (None:
+    they are the whole catalog)."""
+
+    cards: list[ModelCard]
+    searched: int | None = None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [card.to_public_dict() for card in self.cards]
+
+
+SORT_KEYS = ("family", "params", "date", "name")
+
+
+def sort_cards(cards: list[ModelCard], key: str) -> list[ModelCard]:
+    """The cards in the order a listing asks for (`--sort`)."""
+    if key == "family":
+        return sorted(cards, key=lambda c: (c.family, c.params or 0, c.id))
+    if key == "params":
+        return sorted(cards, key=lambda c: (c.params or 0, c.id))
+    if key == "date":
+        return sorted(cards, key=lambda c: (c.release_date is None, c.release_date, c.id))
+    if key == "name":
+        return sorted(cards, key=lambda c: c.id.lower())
+    raise UsageError(f"cannot sort by {key!r}", hint=f"choose one of {', '.join(SORT_KEYS)}")
 
 
 def builtin_files() -> list[Path]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
@@ -29,6 +30,38 @@ class Finding(BaseModel):
     model: str
     level: Literal["error", "warning"]
     message: str
+
+
+class CatalogCheck(BaseModel):
+    """`catalog check`: how many cards were checked and what was found."""
+
+    checked: int
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level == "error" for f in self.findings)
+
+
+def check_cards(
+    cards: list[ModelCard], catalog: Catalog, known_licenses: Collection[str]
+) -> CatalogCheck:
+    return CatalogCheck(checked=len(cards), findings=check_catalog(cards, catalog, known_licenses))
+
+
+def check_files(files: list[Path], known_licenses: Collection[str]) -> CatalogCheck:
+    """Check the cards of these family files against the catalog (the whole catalog when no
+    file is given)."""
+    from llmselect.catalog.catalog import load_catalog
+    from llmselect.catalog.families import read_family_file
+
+    catalog = load_catalog()
+    if not files:
+        return check_cards(list(catalog), catalog, known_licenses)
+    cards = [card for path in files for card in read_family_file(path)]
+    for card in cards:
+        catalog.add(card, replace=True)  # so that lineage inside the files resolves
+    return check_cards(cards, catalog, known_licenses)
 
 
 def check_card(

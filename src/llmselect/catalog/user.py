@@ -10,7 +10,9 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,6 +20,56 @@ from llmselect.catalog.families import read_family_file
 from llmselect.catalog.schema import REPO_ID, ModelCard
 from llmselect.errors import LLMSelectError, UsageError
 from llmselect.paths import user_catalog_dir
+
+if TYPE_CHECKING:
+    from llmselect.catalog.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class Imported:
+    """`catalog import`: the card, the file it was saved in, the files it replaced, and the
+    catalog that now holds it (its lineage is shown against it)."""
+
+    card: ModelCard
+    saved: Path
+    replaced: list[Path]
+    catalog: Catalog
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "saved": str(self.saved),
+            "replaced": [str(p) for p in self.replaced],
+            "model": self.card.to_public_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Removed:
+    model_id: str
+    file: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"removed": self.model_id, "file": str(self.file)}
+
+
+def import_card(
+    source: str, *, model_id: str | None, family: str | None, replace: bool
+) -> Imported:
+    """Read a model's facts (a local folder, a GGUF file, a Hub id) into your catalog."""
+    from llmselect.catalog.catalog import load_catalog
+    from llmselect.catalog.importers import import_any
+
+    if model_id is not None:
+        check_model_id(model_id, option="--id")
+    card = import_any(source, model_id=model_id, family=family)
+    replaced = user_files_of(card.id) if replace else []
+    saved = save_user_card(card, replace=replace)
+    return Imported(card, saved, replaced, load_catalog())
+
+
+def remove_card(model_id: str) -> Removed:
+    return Removed(model_id, remove_user_card(model_id))
+
 
 _KEPT = re.compile(r"[A-Za-z0-9_.\-]")
 _MAX_NAME = 200

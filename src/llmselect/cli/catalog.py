@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _count, _escape, emit_json, run
+from llmselect.cli.common import JsonFlag, _count, run
+from llmselect.present import present
 
 if TYPE_CHECKING:
-    from llmselect.catalog import Kind, ModelCard
+    from llmselect.catalog import Kind
 
 app = typer.Typer(help="Browse, search and extend the model catalog.", no_args_is_help=True)
 
@@ -22,10 +23,10 @@ def catalog_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Show every model in the catalog (built-in and imported)."""
-    from llmselect.catalog import load_catalog
+    from llmselect.catalog import CardList, load_catalog, sort_cards
 
-    catalog = run(as_json, load_catalog)
-    _print_cards(list(catalog), sort, f"{len(catalog)} models", as_json)
+    cards = run(as_json, lambda: sort_cards(list(load_catalog()), sort))
+    present(CardList(cards), as_json=as_json)
 
 
 @app.command("show")
@@ -40,12 +41,7 @@ def catalog_show(
 
     catalog = run(as_json, load_catalog)
     card = run(as_json, lambda: catalog.get(model_id))
-    if as_json:
-        emit_json(card.to_public_dict())
-        return
-    from llmselect.console import console, model_detail
-
-    console().print(model_detail(card, catalog))
+    present(card, as_json=as_json, catalog=catalog)
 
 
 @app.command("search")
@@ -88,7 +84,7 @@ def catalog_search(
     as_json: JsonFlag = False,
 ) -> None:
     """Filter the catalog by size, context, license, family, lineage, kind and date."""
-    from llmselect.catalog import Criteria, load_catalog
+    from llmselect.catalog import CardList, Criteria, load_catalog, sort_cards
 
     after = _date(released_after, "--released-after")
     kind_value = _kind(kind)
@@ -112,8 +108,8 @@ def catalog_search(
         text=text,
     )
     catalog = run(as_json, load_catalog)
-    cards = catalog.search(criteria)
-    _print_cards(cards, sort, f"{len(cards)} of {len(catalog)} models match", as_json)
+    cards = run(as_json, lambda: sort_cards(catalog.search(criteria), sort))
+    present(CardList(cards, searched=len(catalog)), as_json=as_json)
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -139,16 +135,6 @@ def _kind(value: str | None) -> Kind | None:
         raise typer.BadParameter(f"choose one of {choices}", param_hint="--kind") from None
 
 
-def _print_cards(cards: list[ModelCard], sort: str, title: str, as_json: bool) -> None:
-    from llmselect.console import console, model_table, sort_cards
-
-    ordered = run(as_json, lambda: sort_cards(cards, sort))
-    if as_json:
-        emit_json([c.to_public_dict() for c in ordered])
-    else:
-        console().print(model_table(ordered, title=title))
-
-
 @app.command("check")
 def catalog_check(
     files: Annotated[
@@ -158,34 +144,12 @@ def catalog_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Check catalog entries: parameter counts agree with architectures, facts have sources."""
-    from llmselect.catalog import load_catalog
-    from llmselect.catalog.check import check_catalog
-    from llmselect.catalog.families import read_family_file
+    from llmselect.catalog.check import check_files
     from llmselect.licensing import load_licenses
 
-    catalog = run(as_json, load_catalog)
-    if files:
-        cards = run(as_json, lambda: [card for path in files for card in read_family_file(path)])
-        for card in cards:
-            catalog.add(card, replace=True)  # so that lineage inside the files resolves
-    else:
-        cards = list(catalog)
-    findings = check_catalog(cards, catalog, set(load_licenses()))
-    errors = sum(f.level == "error" for f in findings)
-    if as_json:
-        emit_json({"checked": len(cards), "findings": [f.model_dump() for f in findings]})
-    else:
-        from rich.text import Text
-
-        from llmselect.console import console
-
-        out = console()
-        for f in findings:
-            style = "red" if f.level == "error" else "yellow"
-            out.print(Text.assemble((f"{f.level:7} ", style), (f.model, "bold"), f"  {f.message}"))
-        warnings = len(findings) - errors
-        out.print(f"{len(cards)} models checked: {errors} errors, {warnings} warnings")
-    if errors:
+    check = run(as_json, lambda: check_files(files or [], set(load_licenses())))
+    present(check, as_json=as_json)
+    if check.errors:
         raise typer.Exit(1)
 
 
@@ -207,30 +171,12 @@ def catalog_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Read a model's facts and add it to your catalog, where it behaves like a built-in one."""
-    from llmselect.catalog.importers import import_any
-    from llmselect.catalog.user import check_model_id, save_user_card, user_files_of
+    from llmselect.catalog.user import import_card
 
-    if model_id is not None:
-        run(as_json, lambda: check_model_id(model_id, option="--id"))
-    card = run(as_json, lambda: import_any(source, model_id=model_id, family=family))
-    replaced = user_files_of(card.id) if replace else []
-    path = run(as_json, lambda: save_user_card(card, replace=replace))
-    if as_json:
-        emit_json(
-            {
-                "saved": str(path),
-                "replaced": [str(p) for p in replaced],
-                "model": card.to_public_dict(),
-            }
-        )
-        return
-    from llmselect.catalog import load_catalog
-    from llmselect.console import console, model_detail
-
-    console().print(model_detail(card, run(as_json, load_catalog)))
-    for old in replaced:
-        console().print(f"[yellow]replaced[/] {_escape(str(old))}")
-    console().print(f"[green]saved[/] {_escape(str(path))}")
+    done = run(
+        as_json, lambda: import_card(source, model_id=model_id, family=family, replace=replace)
+    )
+    present(done, as_json=as_json)
 
 
 @app.command("remove")
@@ -239,12 +185,6 @@ def catalog_remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove an imported model from your catalog (built-in models cannot be removed)."""
-    from llmselect.catalog.user import remove_user_card
+    from llmselect.catalog.user import remove_card
 
-    path = run(as_json, lambda: remove_user_card(model_id))
-    if as_json:
-        emit_json({"removed": model_id, "file": str(path)})
-        return
-    from llmselect.console import console
-
-    console().print(f"removed {_escape(model_id)} ({_escape(str(path))})")
+    present(run(as_json, lambda: remove_card(model_id)), as_json=as_json)

@@ -7,8 +7,6 @@ stays fast.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -26,17 +24,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 T = TypeVar("T")
 
 
-def emit_json(data: Any) -> None:
-    """Print `data` as indented JSON on stdout, terminal controls made visible."""
-    from llmselect.console import printable_json
-
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write(printable_json(text) + "\n")
-
-
 def fail(exc: LLMSelectError, as_json: bool) -> NoReturn:
     """Say what went wrong (also as JSON with --json) and exit with the error's code."""
     if as_json:
+        from llmselect.present import emit_json
+
         emit_json(
             {
                 "error": {
@@ -48,7 +40,7 @@ def fail(exc: LLMSelectError, as_json: bool) -> NoReturn:
                 }
             }
         )
-    from llmselect.console import err_console
+    from llmselect.present.text import err_console
 
     err_console().print(f"[bold red]error:[/] {_escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(exc.exit_code)
@@ -61,7 +53,7 @@ def _escape(text: str) -> str:
 
 
 def _stderr(text: str) -> None:
-    from llmselect.console import err_console
+    from llmselect.present.text import err_console
 
     err_console().print(_escape(text), style="dim")
 

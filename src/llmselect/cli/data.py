@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _count, emit_json, run
+from llmselect.cli.common import JsonFlag, _count, run
+from llmselect.present import present
 
 app = typer.Typer(help="Check fine-tuning data before training.", no_args_is_help=True)
 
@@ -62,11 +63,6 @@ def data_check(
             max_tokens=tokens,
         ),
     )
-    if as_json:
-        emit_json(report.model_dump(mode="json"))
-    else:
-        from llmselect.console import console, data_report
-
-        console().print(data_report(report))
+    present(report, as_json=as_json)
     if report.verdict == "not ready":
         raise typer.Exit(NOT_READY_EXIT_CODE)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _escape, _stderr, emit_json, progress_bars, run
-
-if TYPE_CHECKING:
-    from llmselect.evaluation.results import EvalResults
+from llmselect.cli.common import JsonFlag, progress_bars, run
+from llmselect.present import present
 
 
 def evaluate(
@@ -34,6 +32,8 @@ def evaluate(
 
     Outputs are stored as they come: rerunning after a crash or Ctrl-C resumes where it stopped."""
     from llmselect.jobs.evaluate import evaluate as evaluate_job
+    from llmselect.present.evaluation import failed_items
+    from llmselect.present.text import err_console
 
     with progress_bars(as_json) as progress:
         done = run(
@@ -47,38 +47,9 @@ def evaluate(
                 progress=progress,
             ),
         )
-    if as_json:
-        emit_json(done.to_json())
-        _exit_if_items_failed(done.results)
-        return
-    from llmselect.console import console, eval_summary
-
-    console().print(eval_summary(done.results))
-    speeds = done.calibration
-    for entry in speeds.recorded if speeds else []:
-        _stderr(
-            f"recorded for `fit` calibration: {entry.model} on {entry.device}, "
-            f"{entry.decode_tokens_per_s:.3g} tokens/s per sequence at batch {entry.batch}"
-        )
-    for skip in speeds.skipped if speeds else []:
-        if skip.card:  # said only where the user named a catalog model
-            _stderr(f"not recorded for calibration ({skip.candidate}): {skip.reason}")
-    _exit_if_items_failed(done.results)
-
-
-def _exit_if_items_failed(results: EvalResults) -> None:
-    """Items that got no output are neither stored nor scored: say which and why, and exit 1."""
-    from llmselect.console import err_console
-
-    failed = {name: model for name, model in results.models.items() if model.failed}
-    for name, model in failed.items():
-        err_console().print(
-            f"[bold red]error:[/] {_escape(name)}: {model.failed} of "
-            f"{results.dataset.items} items got no usable output; they are not stored "
-            "or scored, and rerunning retries them",
-            soft_wrap=True,
-        )
-        for entry in model.errors[:3]:
-            err_console().print(_escape(f"  {entry.item_id}: {entry.error}"), soft_wrap=True)
-    if failed:
+    present(done, as_json=as_json)
+    failures = failed_items(done.results)
+    for line in failures:
+        err_console().print(line, soft_wrap=True)
+    if failures:
         raise typer.Exit(1)

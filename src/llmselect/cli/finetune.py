@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, emit_json, progress_bars, run
+from llmselect.cli.common import JsonFlag, progress_bars, run
+from llmselect.present import present, render
 
 
 def finetune(
@@ -83,7 +84,6 @@ def finetune(
     License gate first (exit 3 when it stops), then a memory check before any weights are
     loaded (exit 4 when it will not fit), training with checkpoints (--resume continues
     exactly), the adapter or weights with a model card, and paired scores with 95% CIs."""
-    from llmselect.console import console, finetune_gate, finetune_preflight, finetune_summary
     from llmselect.finetune.config import TrainConfig, TrainStep
     from llmselect.jobs.finetune import Events, FinetuneRequest
     from llmselect.jobs.finetune import finetune_study as run_finetune
@@ -127,13 +127,10 @@ def finetune(
             bars(f"train {s.run}", s.step, s.total, loss=loss)
 
         events = Events(
-            gate=lambda g: bars.print(finetune_gate(g)),
-            preflight=lambda p: bars.print(finetune_preflight(p, model)),
+            gate=lambda g: bars.print(render(g)),
+            preflight=lambda p: bars.print(render(p, model=model)),
             step=step,
             evaluation=lambda name, done, total: bars(f"eval {name}", done, total),
         )
         result = run(as_json, lambda: run_finetune(request, events))
-    if as_json:
-        emit_json(result.model_dump(mode="json"))
-        return
-    console().print(finetune_summary(result))
+    present(result, as_json=as_json)

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _count, emit_json, run
+from llmselect.cli.common import JsonFlag, _count, run
+from llmselect.present import present
 
 app = typer.Typer(
     help="Licenses of code, weights and training data, through the lineage.", no_args_is_help=True
@@ -68,9 +69,8 @@ def license_check(
     from pydantic import ValidationError
 
     from llmselect.catalog import load_catalog
-    from llmselect.licensing.openness import openness
     from llmselect.licensing.profile import FIELDS_OF_USE, UseProfile, load_profile
-    from llmselect.licensing.verdicts import license_report
+    from llmselect.licensing.verdicts import check_license
 
     unknown = [f for f in fields or [] if f.strip().lower() not in FIELDS_OF_USE]
     if unknown:
@@ -99,14 +99,8 @@ def license_check(
         raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--field") from None
     catalog = run(as_json, load_catalog)
     card = run(as_json, lambda: catalog.get(model_id))
-    report = license_report(card, catalog, profile)
-    open_ = openness(card, catalog)
-    if as_json:
-        emit_json(report.model_dump(mode="json") | {"openness": open_.model_dump(mode="json")})
-    else:
-        from llmselect.console import console, license_detail
-
-        console().print(license_detail(report, open_))
+    report = check_license(card, catalog, profile)
+    present(report, as_json=as_json)
     if report.overall == "blocked":
         raise typer.Exit(3)
 
@@ -119,27 +113,15 @@ def license_explain(
     """What a license allows and requires, term by term, with the clause each comes from."""
     from llmselect.licensing import get_license
 
-    lic = run(as_json, lambda: get_license(license_id))
-    if as_json:
-        emit_json(lic.model_dump(mode="json"))
-        return
-    from llmselect.console import console, license_terms
-
-    console().print(license_terms(lic))
+    present(run(as_json, lambda: get_license(license_id)), as_json=as_json)
 
 
 @app.command("list")
 def license_list(as_json: JsonFlag = False) -> None:
     """Every license in the knowledge base."""
-    from llmselect.licensing import load_licenses
+    from llmselect.licensing.knowledge import license_list
 
-    licenses = sorted(run(as_json, load_licenses).values(), key=lambda lic: lic.id)
-    if as_json:
-        emit_json([lic.model_dump(mode="json") for lic in licenses])
-        return
-    from llmselect.console import console, license_table
-
-    console().print(license_table(licenses))
+    present(run(as_json, license_list), as_json=as_json)
 
 
 @app.command("bom")

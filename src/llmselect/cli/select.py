@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _escape, _stderr, emit_json, progress_bars, run
+from llmselect.cli.common import JsonFlag, _stderr, progress_bars, run
+from llmselect.present import present
 
 
 def init(
@@ -20,17 +21,7 @@ def init(
     """Start a study: study.yaml with comments, a use profile and an example dataset."""
     from llmselect.selection.scaffold import scaffold
 
-    written = run(as_json, lambda: scaffold(folder, force=force))
-    if as_json:
-        emit_json({"files": [str(p) for p in written]})
-        return
-    from llmselect.console import console
-
-    for path in written:
-        console().print(f"wrote {_escape(str(path))}")
-    console().print(
-        f"next: edit {_escape(str(written[0]))}, then `llmselect select {_escape(str(written[0]))}`"
-    )
+    present(run(as_json, lambda: scaffold(folder, force=force)), as_json=as_json)
 
 
 def select(
@@ -69,37 +60,22 @@ def select(
     catalog → license verdicts → fit and latency on the target hardware → measured evaluation
     → ranking. Every excluded model is listed with its reason.
     Exit code 5 when nothing qualifies."""
-    from llmselect.evaluation.store import remove_store
-    from llmselect.jobs.select import select as run_selection
-    from llmselect.selection.study import load_select_study
+    from llmselect.jobs.select import select_study
 
-    study, profile = run(as_json, lambda: load_select_study(study_file))
-    out_dir = out or study_file.resolve().parent / "selection"
-    if fresh:
-        remove_store(out_dir / "evaluation" / "store.sqlite")
     with progress_bars(as_json) as progress:
-        selection = run(
+        done = run(
             as_json,
-            lambda: run_selection(
-                study, profile, study_file, out_dir=out_dir, measure=measure, progress=progress
+            lambda: select_study(
+                study_file,
+                out_dir=out,
+                report=report,
+                measure=measure,
+                fresh=fresh,
+                progress=progress,
             ),
         )
-    files: dict[str, Path] = {}
-    if report:
-        from llmselect.report import write_report
-
-        files = run(as_json, lambda: write_report(selection, out_dir))
-    if as_json:
-        emit_json(
-            selection.model_dump(mode="json") | {"files": {k: str(v) for k, v in files.items()}}
-        )
-    else:
-        from llmselect.console import console, selection_summary
-
-        console().print(selection_summary(selection, show_all=show_all))
-        for path in files.values():
-            console().print(f"wrote {_escape(str(path))}")
-    if selection.recommendation.model is None:
+    present(done, as_json=as_json, show_all=show_all)
+    if done.selection.recommendation.model is None:
         raise typer.Exit(5)
 
 

@@ -8,21 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmselect.cli.common import (
-    JsonFlag,
-    _escape,
-    _prompt_tokens,
-    _target_hardware,
-    _tokens,
-    emit_json,
-    run,
-)
+from llmselect.cli.common import JsonFlag, _prompt_tokens, _target_hardware, _tokens, run
 from llmselect.errors import LLMSelectError
+from llmselect.present import present
 
 if TYPE_CHECKING:
     from llmselect.catalog import ModelCard
     from llmselect.sizing.engines import EngineLookup
-    from llmselect.sizing.estimate import Fit
     from llmselect.sizing.hardware import Device
 
 calibrate_app = typer.Typer(
@@ -38,26 +30,13 @@ def hardware(
     as_json: JsonFlag = False,
 ) -> None:
     """What this machine has (NVIDIA GPUs, CPU, RAM), or a named hardware profile."""
-    from llmselect.console import console, device_table, machine_detail
     from llmselect.sizing.detect import detect
-    from llmselect.sizing.hardware import load_devices, parse_gpu
+    from llmselect.sizing.hardware import hardware_profiles
 
     if list_all or gpu:
-        if gpu:
-            device, count = run(as_json, lambda: parse_gpu(gpu))
-            devices = [device]
-        else:
-            devices, count = list(run(as_json, load_devices).values()), 1
-        if as_json:
-            emit_json([d.model_dump(mode="json") | {"count": count} for d in devices])
-        else:
-            console().print(device_table(devices, count))
-        return
-    machine = detect()
-    if as_json:
-        emit_json(machine.model_dump(mode="json"))
+        present(run(as_json, lambda: hardware_profiles(gpu)), as_json=as_json)
     else:
-        console().print(machine_detail(machine))
+        present(detect(), as_json=as_json)
 
 
 def fit(
@@ -168,7 +147,6 @@ def fit(
     else:
         _fit_one(
             card,
-            device,
             count,
             engines,
             quant=quant,
@@ -183,7 +161,6 @@ def fit(
 
 def _fit_one(
     card: ModelCard,
-    device: Device,
     count: int,
     engines: EngineLookup,
     *,
@@ -196,50 +173,24 @@ def _fit_one(
     as_json: bool,
 ) -> None:
     """`fit`: the precision asked for, or the best one that fits (exit 4 when none does)."""
-    from llmselect.sizing.estimate import best_fit, estimate
+    from llmselect.sizing.estimate import choose_fit
 
-    def work() -> tuple[Fit, list[Fit]]:
-        if quant:
-            one = estimate(
-                card,
-                device,
-                count,
-                engines(quant),
-                quant=quant,
-                context=context,
-                batch=batch,
-                prompt_tokens=prompt_tokens,
-                kv_dtype=kv_dtype,
-                price_per_device_hour=price,
-            )
-            return one, [one]
-        return best_fit(
+    choice = run(
+        as_json,
+        lambda: choose_fit(
             card,
-            device,
-            count,
             engines,
+            count,
+            quant=quant,
             context=context,
             batch=batch,
             prompt_tokens=prompt_tokens,
             kv_dtype=kv_dtype,
             price_per_device_hour=price,
-        )
-
-    chosen, tried = run(as_json, work)
-    calibration = engines.calibrations.get(chosen.engine)
-    if calibration:
-        samples = max(calibration.decode_samples, calibration.prefill_samples)
-        whose = " shipped with llmselect" if calibration.shipped else ""
-        chosen.warnings.append(
-            f"{chosen.engine} on {device.id} calibrated from {samples} run(s){whose}"
-        )
-    if as_json:
-        emit_json(chosen.model_dump(mode="json") | {"tried": [t.quant for t in tried]})
-    else:
-        from llmselect.console import console, fit_detail
-
-        console().print(fit_detail(chosen, tried, chose=quant is None))
-    if not chosen.fits:
+        ),
+    )
+    present(choice, as_json=as_json)
+    if not choice.fit.fits:
         raise typer.Exit(4)
 
 
@@ -253,15 +204,10 @@ def _fit_table(
     as_json: bool,
 ) -> None:
     """`fit --table`: memory across precisions and context lengths."""
-    from llmselect.sizing.estimate import fit_grid
+    from llmselect.sizing.estimate import FitGrid, fit_grid
 
     grid = run(as_json, lambda: fit_grid(card, device, count, engines, batch, kv_dtype))
-    if as_json:
-        emit_json([f.model_dump(mode="json") for f in grid])
-    else:
-        from llmselect.console import console, fit_grid_table
-
-        console().print(fit_grid_table(grid))
+    present(FitGrid(grid), as_json=as_json)
 
 
 def _fit_finetune(
@@ -282,7 +228,7 @@ def _fit_finetune(
     as_json: bool,
 ) -> None:
     """`fit --finetune`: what training needs (exit 4 when it does not fit)."""
-    from llmselect.sizing.finetune import finetune_memory, target_modules
+    from llmselect.sizing.finetune import FinetunePlan, finetune_memory, target_modules
 
     if method not in ("full", "lora", "qlora"):
         raise typer.BadParameter("choose full, lora or qlora", param_hint="--finetune")
@@ -314,18 +260,9 @@ def _fit_finetune(
             optimizer=optimizer,  # type: ignore[arg-type]
         ),
     )
-    if as_json:
-        emit_json(
-            {
-                "model": card.id,
-                "hardware": f"{count}x {device.id}" if count > 1 else device.id,
-                "finetune": training.model_dump(mode="json"),
-            }
-        )
-    else:
-        from llmselect.console import console, finetune_detail
-
-        console().print(finetune_detail(card.id, device.id, count, training))
+    present(
+        FinetunePlan(model=card.id, device=device.id, count=count, memory=training), as_json=as_json
+    )
     if not training.fits:
         raise typer.Exit(4)
 
@@ -352,7 +289,7 @@ def calibrate_add(
     import datetime
 
     from llmselect.catalog import load_catalog
-    from llmselect.sizing.calibration import Measurement, record
+    from llmselect.sizing.calibration import Measurement, Recorded, record
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.quant import normalize
 
@@ -375,28 +312,13 @@ def calibrate_add(
         measured_at=datetime.datetime.now(datetime.UTC),
         source=source,
     )
-    path = record(measurement)
-    if as_json:
-        emit_json({"recorded": measurement.model_dump(mode="json"), "file": str(path)})
-    else:
-        from llmselect.console import console
-
-        console().print(f"recorded in {_escape(str(path))}")
+    present(Recorded(measurement, record(measurement)), as_json=as_json)
 
 
 @calibrate_app.command("show")
 def calibrate_show(as_json: JsonFlag = False) -> None:
     """Calibrated efficiencies per engine and device, from the recorded measurements."""
     from llmselect.catalog import load_catalog
-    from llmselect.sizing.calibration import builtin_measurements, calibrations, load_measurements
+    from llmselect.sizing.calibration import calibration_report
 
-    measurements = run(as_json, load_measurements)
-    shipped = run(as_json, builtin_measurements)
-    catalog = run(as_json, load_catalog)
-    results = run(as_json, lambda: calibrations(measurements, catalog, shipped))
-    if as_json:
-        emit_json([c.model_dump(mode="json") for _, c in results])
-        return
-    from llmselect.console import calibration_table, console
-
-    console().print(calibration_table(results, len(measurements), len(shipped)))
+    present(run(as_json, lambda: calibration_report(load_catalog())), as_json=as_json)

@@ -7,8 +7,9 @@ what is left (`selection/ranking.py`). The CLI's `select` and the demo call it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmselect.catalog.catalog import Catalog
 from llmselect.licensing.profile import UseProfile
@@ -118,3 +119,44 @@ def _evaluate(
         return write_results(study, base_dir, dataset, db, eval_dir)
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class SelectOutcome:
+    """`select`: the selection, and the report files written (none with --no-report)."""
+
+    selection: Selection
+    files: dict[str, Path]
+
+    def to_json(self) -> dict[str, Any]:
+        files = {kind: str(path) for kind, path in self.files.items()}
+        return self.selection.model_dump(mode="json") | {"files": files}
+
+
+def select_study(
+    study_file: Path,
+    *,
+    out_dir: Path | None = None,
+    report: bool = True,
+    measure: bool = True,
+    fresh: bool = False,
+    progress: Progress | None = None,
+) -> SelectOutcome:
+    """The `select` command's job: load the study, select, and write the report (under
+    STUDY_DIR/selection unless `out_dir`). `fresh` drops the stored outputs first."""
+    from llmselect.evaluation.store import remove_store
+    from llmselect.selection.study import load_select_study
+
+    study, profile = load_select_study(study_file)
+    out_dir = out_dir or study_file.resolve().parent / "selection"
+    if fresh:
+        remove_store(out_dir / "evaluation" / "store.sqlite")
+    selection = select(
+        study, profile, study_file, out_dir=out_dir, measure=measure, progress=progress
+    )
+    files: dict[str, Path] = {}
+    if report:
+        from llmselect.report import write_report
+
+        files = write_report(selection, out_dir)
+    return SelectOutcome(selection, files)

@@ -7,10 +7,11 @@ uses trigger it. The verdict engine (`verdicts.py`) reads these terms against a 
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -146,6 +147,20 @@ class License(BaseModel):
 
 class UnknownLicense(UsageError):
     pass
+
+
+@dataclass(frozen=True)
+class LicenseList:
+    """`license list`: every license in the knowledge base, by id."""
+
+    licenses: list[License]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [lic.model_dump(mode="json") for lic in self.licenses]
+
+
+def license_list() -> LicenseList:
+    return LicenseList(sorted(load_licenses().values(), key=lambda lic: lic.id))
 
 
 @cache

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from llmselect.catalog import Catalog, ModelCard
 from llmselect.licensing.knowledge import License, Term, load_licenses
+from llmselect.licensing.openness import Openness, openness
 from llmselect.licensing.profile import UseProfile
 
 Verdict = Literal["allowed", "conditional", "blocked", "unknown"]
@@ -104,6 +105,17 @@ class LicenseReport(BaseModel):
     lineage: list[LineageStep]
     flags: list[Flag] = Field(default_factory=list)
     profile: UseProfile
+
+
+class LicenseCheck(LicenseReport):
+    """`license check`: the verdicts, and how open the model is."""
+
+    openness: Openness
+
+
+def check_license(card: ModelCard, catalog: Catalog, profile: UseProfile) -> LicenseCheck:
+    report = license_report(card, catalog, profile)
+    return LicenseCheck(**dict(report), openness=openness(card, catalog))
 
 
 def judge_license(

@@ -24,7 +24,7 @@ from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from llmselect import units
-from llmselect.console import printable
+from llmselect.present.text import printable
 from llmselect.licensing.verdicts import Reason
 from llmselect.report import svg
 from llmselect.selection.result import Entry, Selection

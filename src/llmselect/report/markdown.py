@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from llmselect.console import printable
+from llmselect.present.text import printable
 from llmselect.licensing.verdicts import Component
 from llmselect.report.html import grouped_reasons, significance_matrices
 from llmselect.report.svg import SOURCE_LABEL

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from llmselect.errors import UsageError
 
 FILES = ("study.yaml", "profile.yaml", "data/eval.jsonl")
 
 
-def scaffold(dest: Path, *, force: bool = False) -> list[Path]:
+@dataclass(frozen=True)
+class Scaffold:
+    """`init`: the files written, the study first."""
+
+    files: list[Path]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": [str(p) for p in self.files]}
+
+
+def scaffold(dest: Path, *, force: bool = False) -> Scaffold:
     """Write the study, its use profile and an example dataset into `dest`."""
     targets = [dest / name for name in FILES]
     existing = [p for p in targets if p.exists()]
@@ -27,4 +39,4 @@ def scaffold(dest: Path, *, force: bool = False) -> list[Path]:
             text = text.replace("name: my-study", f"name: {name}", 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    return targets
+    return Scaffold(targets)

@@ -18,8 +18,9 @@ import datetime
 import json
 import os
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -68,6 +69,36 @@ class Calibration(BaseModel):
 
 
 BUILTIN_MEASUREMENTS = Path(__file__).parent / "data" / "measurements.jsonl"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """`calibrate add`: the run recorded, and the file it was appended to."""
+
+    measurement: Measurement
+    file: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"recorded": self.measurement.model_dump(mode="json"), "file": str(self.file)}
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """`calibrate show`: each engine and device calibrated, from how many runs (the user's own
+    and those shipped with llmselect)."""
+
+    calibrations: list[tuple[Engine, Calibration]]
+    measurements: int
+    shipped: int
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [calibration.model_dump(mode="json") for _, calibration in self.calibrations]
+
+
+def calibration_report(catalog: Catalog) -> CalibrationReport:
+    measurements, shipped = load_measurements(), builtin_measurements()
+    found = calibrations(measurements, catalog, shipped)
+    return CalibrationReport(found, len(measurements), len(shipped))
 
 
 def measurements_file() -> Path:

@@ -14,7 +14,9 @@ step reads the experts its batch routes to, which grows with the batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,7 +24,7 @@ from llmselect.catalog import Architecture, ModelCard, ParamCount, count_params
 from llmselect.catalog.params import LayerWeights, all_layers
 from llmselect.catalog.schema import ATTENTION_KINDS, MLP_KINDS, LayerKind
 from llmselect.errors import UsageError
-from llmselect.sizing.engines import Engine
+from llmselect.sizing.engines import Engine, EngineLookup
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import (
     PPL_INCREASE_7B,
@@ -645,6 +647,76 @@ def matmul_flops(device: Device, scheme: str) -> float:
     if scheme == "int8" and device.int8_ops:
         return device.int8_ops
     return device.bf16_flops
+
+
+@dataclass(frozen=True)
+class FitChoice:
+    """`fit`: the precision asked for, or the best that fits (`chosen`), and every one tried."""
+
+    fit: Fit
+    tried: list[Fit]
+    chosen: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return self.fit.model_dump(mode="json") | {"tried": [t.quant for t in self.tried]}
+
+
+@dataclass(frozen=True)
+class FitGrid:
+    """`fit --table`: every precision at a few context lengths."""
+
+    fits: list[Fit]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [f.model_dump(mode="json") for f in self.fits]
+
+
+def choose_fit(
+    card: ModelCard,
+    engines: EngineLookup,
+    devices: int,
+    *,
+    quant: str | None,
+    context: int,
+    batch: int,
+    prompt_tokens: int | None,
+    kv_dtype: str,
+    price_per_device_hour: float | None,
+) -> FitChoice:
+    """The precision asked for, or the best one that fits; says which calibration it used."""
+    device = engines.device
+    if quant:
+        fit = estimate(
+            card,
+            device,
+            devices,
+            engines(quant),
+            quant=quant,
+            context=context,
+            batch=batch,
+            prompt_tokens=prompt_tokens,
+            kv_dtype=kv_dtype,
+            price_per_device_hour=price_per_device_hour,
+        )
+        tried = [fit]
+    else:
+        fit, tried = best_fit(
+            card,
+            device,
+            devices,
+            engines,
+            context=context,
+            batch=batch,
+            prompt_tokens=prompt_tokens,
+            kv_dtype=kv_dtype,
+            price_per_device_hour=price_per_device_hour,
+        )
+    calibration = engines.calibrations.get(fit.engine)
+    if calibration:
+        samples = max(calibration.decode_samples, calibration.prefill_samples)
+        whose = " shipped with llmselect" if calibration.shipped else ""
+        fit.warnings.append(f"{fit.engine} on {device.id} calibrated from {samples} run(s){whose}")
+    return FitChoice(fit, tried, chosen=quant is None)
 
 
 def default_engine_id(quant: str, device: Device) -> str:

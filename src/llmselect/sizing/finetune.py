@@ -20,7 +20,7 @@ per layer per pass where that is larger (a launch-bound step), times a measured 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -261,6 +261,23 @@ def training_step(
         seconds=seconds,
         tokens_per_s=tokens / seconds,
     )
+
+
+class FinetunePlan(BaseModel):
+    """`fit --finetune`: what training `model` needs on `count` devices."""
+
+    model: str
+    device: str
+    count: int
+    memory: FinetuneMemory
+
+    def to_json(self) -> dict[str, Any]:
+        hardware = f"{self.count}x {self.device}" if self.count > 1 else self.device
+        return {
+            "model": self.model,
+            "hardware": hardware,
+            "finetune": self.memory.model_dump(mode="json"),
+        }
 
 
 def finetune_memory(

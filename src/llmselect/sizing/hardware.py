@@ -7,10 +7,11 @@ its source. `parse_gpu("H100-80GB x2")` finds a device by id or alias and a coun
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +79,25 @@ def find_device(name: str) -> Device:
     close = list(dict.fromkeys(names[c] for c in close))[:4]
     hint = f"did you mean {', '.join(close)}?" if close else "run `llmselect hardware --list`"
     raise UnknownDevice(f"unknown device {name!r}", hint=hint)
+
+
+@dataclass(frozen=True)
+class DeviceList:
+    """`hardware --list` or `--gpu`: hardware profiles, each `count` times."""
+
+    devices: list[Device]
+    count: int = 1
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [d.model_dump(mode="json") | {"count": self.count} for d in self.devices]
+
+
+def hardware_profiles(gpu: str | None) -> DeviceList:
+    """The profile `gpu` names (e.g. `2x H100-80GB`), or every known profile."""
+    if gpu:
+        device, count = parse_gpu(gpu)
+        return DeviceList([device], count)
+    return DeviceList(list(load_devices().values()))
 
 
 def parse_gpu(spec: str) -> tuple[Device, int]:
