@@ -15,16 +15,15 @@ from llmselect.present import Screen
 from llmselect.serving.results import BenchResult, LevelSummary
 
 
-def _ms(value: float | None) -> str:
+def _short(value: float | None) -> str:
+    """Three significant digits, whole numbers from 100 on: 0.84, 14.1, 315, 1,002."""
     if value is None:
         return "-"
-    return f"{value * 1000:.1f}" if value < 10 else f"{value * 1000:,.0f}"
+    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
 
-def _rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+def _ms(seconds: float | None) -> str:
+    return _short(None if seconds is None else seconds * 1000)
 
 
 _PROFILES = {
@@ -51,7 +50,14 @@ def bench_table(result: BenchResult) -> Screen:
         result.url,
         f" ({result.endpoint}); {_PROFILES[profile]}; times in ms",
     )
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
     has_goodput = any(level.goodput is not None for level in result.levels)
     headers = [
         "load",
@@ -65,10 +71,10 @@ def bench_table(result: BenchResult) -> Screen:
         "tok/s",
         "tok/s\n/user",
         "req/s",
-        *(["good-\nput", "meets\ntargets"] if has_goodput else []),
+        *(["good-\nput"] if has_goodput else []),
     ]
     for name in headers:
-        table.add_column(name, justify="left" if name == "load" else "right")
+        table.add_column(name, justify="left" if name == "load" else "right", no_wrap=True)
     for level in result.levels:
         row: list[RenderableType] = [
             _load(level),
@@ -79,19 +85,15 @@ def bench_table(result: BenchResult) -> Screen:
             _ms(level.itl_s.p50),
             _ms(level.tpot_s.p50),
             _ms(level.e2e_s.p95),
-            _rate(level.output_tokens_per_s),
-            _rate(level.output_tokens_per_s_per_user.p50),
-            _rate(level.requests_per_s),
+            _short(level.output_tokens_per_s),
+            _short(level.output_tokens_per_s_per_user.p50),
+            _short(level.requests_per_s),
         ]
         if has_goodput:
             met = level.meets_targets
-            row.append("-" if level.goodput is None else f"{level.goodput:.0%}")
-            row.append(
-                Text(
-                    "-" if met is None else ("yes" if met else "no"),
-                    style="green" if met else "red",
-                )
-            )
+            mark = "" if met is None else (" ✓" if met else " ✗")
+            share = "-" if level.goodput is None else f"{level.goodput:.0%}"
+            row.append(Text(share + mark, style="green" if met else "red"))
         table.add_row(*row)
     shown: list[RenderableType] = [table]
     notes: list[str] = []

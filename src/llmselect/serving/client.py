@@ -1,0 +1,184 @@
+"""One streamed request to an OpenAI-compatible server, timed the way its user would see it.
+
+The clock starts just before the request is sent and reads each server-sent event as it
+arrives: the first token's arrival is the TTFT, the last byte ends the E2E. A chunk counts as a
+token when it carries text, or carries a (possibly empty) text with no finish reason: llama.cpp
+streams one chunk per token, some of them empty (a piece of a multi-byte character, a control
+token), and closes with an empty chunk that only gives the finish reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+Endpoint = Literal["completions", "chat"]
+
+PATHS: dict[Endpoint, str] = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+
+
+def base_url(url: str) -> str:
+    """`http://host:8000/v1/` and `http://host:8000` name the same server."""
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+@dataclass
+class RequestSettings:
+    """What every request of a run sends."""
+
+    model: str
+    endpoint: Endpoint = "completions"
+    max_tokens: int = 128
+    fixed_output: bool = True
+    """Ask the server to generate exactly `max_tokens` (vLLM's and llama.cpp's `ignore_eos`,
+    and `min_tokens`), so every request decodes as long as the load asks."""
+    temperature: float = 0.0
+    timeout_s: float = 60.0
+    api_key: str | None = None
+
+    def body(self, prompt: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.endpoint == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        if self.fixed_output:
+            body["ignore_eos"] = True
+            body["min_tokens"] = self.max_tokens
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+@dataclass
+class Outcome:
+    """A finished request: its timings (seconds, from its own start) and what it returned."""
+
+    start: float
+    """time.perf_counter() when it was sent."""
+    token_times: list[float] = field(default_factory=list)
+    end: float | None = None
+    text: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    status: int | None = None
+    error: str | None = None
+
+
+def client(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
+    """One connection per request in flight, kept alive between requests."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(
+        limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+    )
+
+
+async def send(
+    http: httpx.AsyncClient, url: str, settings: RequestSettings, prompt: str
+) -> Outcome:
+    """Send one streamed request and time it; a failure is an outcome with an `error`, never an
+    exception (a bench counts errors, it does not stop at the first)."""
+    body = settings.body(prompt)
+    target = base_url(url) + PATHS[settings.endpoint]
+    outcome = Outcome(start=time.perf_counter())
+    try:
+        async with asyncio.timeout(settings.timeout_s):
+            await _stream(http, target, body, settings, outcome)
+    except TimeoutError:
+        outcome.error = "timeout"
+    except httpx.TimeoutException:
+        outcome.error = "timeout"
+    except httpx.ConnectError:
+        outcome.error = "connection refused"
+    except httpx.RemoteProtocolError:
+        outcome.error = "stream ended early"
+    except httpx.TransportError as exc:
+        outcome.error = f"connection failed ({type(exc).__name__})"
+    if outcome.end is None:
+        outcome.end = time.perf_counter()
+    return outcome
+
+
+async def _stream(
+    http: httpx.AsyncClient,
+    target: str,
+    body: dict[str, Any],
+    settings: RequestSettings,
+    outcome: Outcome,
+) -> None:
+    async with http.stream("POST", target, json=body, headers=settings.headers()) as response:
+        outcome.status = response.status_code
+        if response.status_code != 200:
+            await response.aread()
+            outcome.error = f"http {response.status_code}"
+            return
+        done = False
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, `: ping` comments, `event:` names
+            data = line[5:].strip()
+            if data == "[DONE]":
+                done = True
+                break
+            now = time.perf_counter()
+            error = _read_chunk(data, settings.endpoint, outcome, now)
+            if error:
+                outcome.error = error
+                return
+        outcome.end = time.perf_counter()
+    if not done and outcome.finish_reason is None:
+        outcome.error = "stream ended early"
+    elif outcome.finish_reason is None:
+        # [DONE] before any finish reason: the server cut the answer off (llama-cpp-python's
+        # server does so to a stream when another request arrives, unless started with
+        # `--interrupt_requests false`).
+        outcome.error = "interrupted"
+
+
+def _read_chunk(data: str, endpoint: Endpoint, outcome: Outcome, now: float) -> str | None:
+    """Take one event's tokens, finish reason and usage; the error it carries, if any."""
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError:
+        return "malformed chunk"
+    if not isinstance(chunk, dict):
+        return "malformed chunk"
+    if chunk.get("error"):
+        return "error in stream"
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        outcome.prompt_tokens = prompt if isinstance(prompt, int) else None
+        outcome.completion_tokens = completion if isinstance(completion, int) else None
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None  # the usage chunk, with no choices
+    choice = choices[0]
+    if endpoint == "chat":
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(delta, dict) and delta.get("role") and not text:
+            text = None  # the role announced before the answer (vLLM sends it with "")
+    else:
+        text = choice.get("text")
+    finish = choice.get("finish_reason")
+    if isinstance(text, str) and (text or finish is None):
+        outcome.token_times.append(now - outcome.start)
+        outcome.text += text
+    if finish is not None:
+        outcome.finish_reason = str(finish)
+    return None
