@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 
-from llmselect.units import signed
+from llmselect.evaluation import sentences
 
 Scores = Sequence[float] | npt.NDArray[Any]
 """Scores per item, in the same item order for every model (bools count as 0/1)."""
@@ -277,51 +277,6 @@ def minimum_detectable_difference(
     return _mdd(x, y, alpha, power)
 
 
-def _significant(value: float) -> str:
-    """Three significant digits (whole numbers from 100), for metrics whose differences can be
-    far below one unit."""
-    text = f"{value:.0f}" if abs(value) >= 99.95 else f"{value:#.3g}".rstrip(".")
-    if float(text) == 0.0:
-        return "0"
-    return "−" + text[1:] if text.startswith("-") else text
-
-
-def _amount(value: float, unit: str) -> str:
-    """A value in the sentence's unit: points with one decimal, other units with 3 digits."""
-    if unit == "points":
-        return f"{signed(value)} points"
-    return f"{_significant(value)} {unit}".rstrip()
-
-
-def _p(value: float) -> str:
-    return "p < 0.001" if value < 0.001 else f"p = {value:.2g}"
-
-
-def _warning(n: int, diff: float, mdd: float, scale: float, unit: str = "points") -> str | None:
-    if math.isinf(mdd):
-        return (
-            f"with {n} item this dataset cannot measure how much scores vary; "
-            "add items to separate these models"
-        )
-    if abs(diff) >= mdd:
-        return None
-    items = "item" if n == 1 else "items"
-    text = (
-        f"with {n} {items} this dataset can only detect differences of "
-        f"{_amount(mdd * scale, unit)} or more; add items to separate these models"
-    )
-    if unit != "points":
-        if diff:
-            needed = math.ceil(n * (mdd / abs(diff)) ** 2)
-            text += f" (about {needed} items for a difference of {_amount(abs(diff), unit)})"
-        return text
-    # A difference that rounds to zero points would need absurd numbers of items: say nothing.
-    if abs(diff) * scale >= 0.05:
-        needed = math.ceil(n * (mdd / abs(diff)) ** 2)
-        text += f" (about {needed} items for a {signed(abs(diff) * scale)}-point difference)"
-    return text
-
-
 def _described(
     name_a: str,
     name_b: str,
@@ -336,58 +291,31 @@ def _described(
     higher_is_better: bool,
     unit: str,
 ) -> Comparison:
-    """The numbers of a paired comparison, and the sentence that says them."""
+    """The numbers of a paired comparison, and the sentence that says them (`sentences`)."""
     significant = p_value < 1.0 - confidence
-    level = f"{confidence * 100:g}%"
-    diff, low, high = paired.diff, paired.low, paired.high
-    better = "" if higher_is_better else " (lower is better)"
-    if significant:
-        # Say it from the winner's side, so the difference and its interval are positive.
-        b_wins = (diff > 0) == higher_is_better
-        winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
-        sign = 1.0 if diff > 0 else -1.0
-        lo, hi = sorted((sign * low * scale, sign * high * scale))
-        ci = f"{signed(lo)}–{signed(hi)}" if unit == "points" else _range(lo, hi)
-        sentence = (
-            f"{winner} beats {loser} by {_amount(abs(diff) * scale, unit)} on {metric}{better}, "
-            f"{level} CI {ci} ({_p(p_value)}, {test})"
-        )
-        warning = None
-    else:
-        if unit == "points":
-            shown = signed(diff * scale)
-            ci = f"{signed(low * scale)}–{signed(high * scale)}"
-        else:
-            shown, ci = _significant(diff * scale), _range(low * scale, high * scale)
-        with_sign = (
-            shown if shown.startswith("−") or float(shown.replace("−", "-")) == 0 else "+" + shown
-        )
-        amount = f"{with_sign} {unit}".rstrip()
-        sentence = (
-            f"no significant difference between {name_a} and {name_b} on {metric}{better} "
-            f"({amount}, {level} CI {ci}, {_p(p_value)})"
-        )
-        warning = _warning(paired.n, diff, mdd, scale, unit)
-    return Comparison(
+    comparison = Comparison(
         a=name_a,
         b=name_b,
         metric=metric,
-        diff=diff,
-        low=low,
-        high=high,
+        diff=paired.diff,
+        low=paired.low,
+        high=paired.high,
         p_value=p_value,
         test=test,
         mdd=mdd,
         n=paired.n,
         significant=significant,
-        sentence=sentence,
-        warning=warning,
+        sentence="",
+        warning=None,
         higher_is_better=higher_is_better,
     )
-
-
-def _range(low: float, high: float) -> str:
-    return f"{_significant(low)}–{_significant(high)}"
+    sentence = sentences.comparison(comparison, confidence=confidence, scale=scale, unit=unit)
+    warning = (
+        None
+        if significant
+        else sentences.dataset_too_small(paired.n, paired.diff, mdd, scale=scale, unit=unit)
+    )
+    return comparison.model_copy(update={"sentence": sentence, "warning": warning})
 
 
 def compare(
