@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from llmselect import __version__
-from llmselect.cli import catalog, data, evaluate, finetune, license, select, sizing
+from llmselect.cli import catalog, data, evaluate, finetune, license, runs, select, sizing
 from llmselect.cli.common import fail
 from llmselect.errors import LLMSelectError
 
@@ -86,3 +86,4 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(license.app, name="license")
 app.add_typer(sizing.calibrate_app, name="calibrate")
 app.add_typer(data.app, name="data")
+app.add_typer(runs.app, name="runs")

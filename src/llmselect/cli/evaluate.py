@@ -15,7 +15,12 @@ def evaluate(
     study_file: Annotated[Path, typer.Argument(help="Evaluation study (YAML).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for results.json and samples.jsonl.")],
     store: Annotated[
-        Path | None, typer.Option("--store", help="Result store (default: OUT/store.sqlite).")
+        str | None,
+        typer.Option(
+            "--store",
+            help="Result store: a SQLite file or a postgresql:// URL shared by a team (default: "
+            "the study's store:, else OUT/store.sqlite).",
+        ),
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")

@@ -45,6 +45,14 @@ def select(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Result store: a SQLite file or a postgresql:// URL shared by a team (default: "
+            "the study's store:, else OUT/evaluation/store.sqlite).",
+        ),
+    ] = None,
     show_all: Annotated[
         bool,
         typer.Option(
@@ -71,6 +79,7 @@ def select(
                 report=report,
                 measure=measure,
                 fresh=fresh,
+                store=store,
                 progress=progress,
             ),
         )

@@ -179,6 +179,9 @@ class EvalStudy(Strict):
     metrics: list[MetricSpec] = Field(default_factory=list)
     candidates: list[Candidate] = Field(min_length=1)
     seed: int = 0
+    store: str | None = None
+    """Where outputs are stored: a SQLite file (relative to the study) or a shared
+    `postgresql://` URL (see docs/scale.md); `--store` overrides it."""
 
     @field_validator("metrics", mode="before")
     @classmethod

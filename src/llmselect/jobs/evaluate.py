@@ -14,7 +14,8 @@ from llmselect.catalog import Catalog, ModelCard, load_catalog
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.results import EvalResults
 from llmselect.evaluation.runner import Progress, check_out_dir, run_models, write_results
-from llmselect.evaluation.store import Store, remove_store
+from llmselect.evaluation.store import open_store, remove_store
+from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
 from llmselect.evaluation.study import Candidate, EvalStudy, load_study
 from llmselect.sizing import detect
 from llmselect.sizing.calibration import Measurement, record
@@ -53,33 +54,31 @@ def evaluate(
     study_file: Path,
     out: Path,
     *,
-    store: Path | None = None,
+    store: str | Path | None = None,
     fresh: bool = False,
     record_speed: bool = True,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Run (or resume) the study, write `results.json` and `samples.jsonl` into `out`."""
+    """Run (or resume) the study, write `results.json` and `samples.jsonl` into `out`.
+
+    Outputs go to `store` (a SQLite path or a `postgresql://` URL), else the study's `store:`,
+    else `out/store.sqlite`; `fresh` deletes a SQLite store first and refuses a shared one."""
     check_out_dir(out)  # results that could not be written: say so before anything runs
     study = load_study(study_file)
     base_dir = study_file.resolve().parent
-    store_path = store or out / "store.sqlite"
+    location = store_location(store, study.store, base_dir, out / "store.sqlite")
     if fresh:
-        remove_store(store_path)
-    db = Store(store_path)
+        remove_store(location)
+    db = open_store(location)
     # Items produced in this run, per model: only new measurements go to calibration.
-    stored_before: dict[str, int] = {}
-    produced: dict[str, int] = {}
-
-    def count(model: str, done: int, total: int) -> None:
-        produced[model] = done - stored_before.setdefault(model, done)
-        if progress:
-            progress(model, done, total)
-
+    count = ProducedCounter(progress)
     try:
         dataset = run_models(study, base_dir, db, count)
         results = write_results(study, base_dir, dataset, db, out)
+        record_runs(db, results, count.produced)
     finally:
         db.close()
+    produced = count.produced
     speeds = record_local_speed(study, study_file, results, produced) if record_speed else None
     return Evaluation(results, speeds)
 

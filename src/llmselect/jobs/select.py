@@ -33,7 +33,7 @@ def select(
     out_dir: Path,
     catalog: Catalog | None = None,
     measure: bool = True,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
     progress: Progress | None = None,
 ) -> Selection:
     """Run every stage and rank what is left. Measured results are stored under `out_dir`."""
@@ -105,18 +105,23 @@ def _evaluate(
     study: EvalStudy,
     base_dir: Path,
     out_dir: Path,
-    store_path: Path | None,
+    store_path: str | Path | None,
     progress: Progress | None,
 ) -> EvalResults:
-    """Run (or resume) the study's own models on its dataset; results under `evaluation/`."""
+    """Run (or resume) the study's own models on its dataset; results under `evaluation/`,
+    outputs in `store_path`, else the study's `store:`, else `evaluation/store.sqlite`."""
     from llmselect.evaluation.runner import run_models, write_results
-    from llmselect.evaluation.store import Store
+    from llmselect.evaluation.store import open_store
+    from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
 
     eval_dir = out_dir / "evaluation"
-    db = Store(store_path or eval_dir / "store.sqlite")
+    db = open_store(store_location(store_path, study.store, base_dir, eval_dir / "store.sqlite"))
+    count = ProducedCounter(progress)
     try:
-        dataset = run_models(study, base_dir, db, progress)
-        return write_results(study, base_dir, dataset, db, eval_dir)
+        dataset = run_models(study, base_dir, db, count)
+        results = write_results(study, base_dir, dataset, db, eval_dir)
+        record_runs(db, results, count.produced)
+        return results
     finally:
         db.close()
 
@@ -140,19 +145,30 @@ def select_study(
     report: bool = True,
     measure: bool = True,
     fresh: bool = False,
+    store: str | Path | None = None,
     progress: Progress | None = None,
 ) -> SelectOutcome:
     """The `select` command's job: load the study, select, and write the report (under
-    STUDY_DIR/selection unless `out_dir`). `fresh` drops the stored outputs first."""
+    STUDY_DIR/selection unless `out_dir`). `fresh` drops the stored outputs first (a SQLite
+    store; a shared PostgreSQL one is refused). `store` overrides the study's `store:`."""
     from llmselect.evaluation.store import remove_store
+    from llmselect.evaluation.store_records import store_location
     from llmselect.selection.study import load_select_study
 
     study, profile = load_select_study(study_file)
     out_dir = out_dir or study_file.resolve().parent / "selection"
+    base_dir = study_file.resolve().parent
+    location = store_location(store, study.store, base_dir, out_dir / "evaluation" / "store.sqlite")
     if fresh:
-        remove_store(out_dir / "evaluation" / "store.sqlite")
+        remove_store(location)
     selection = select(
-        study, profile, study_file, out_dir=out_dir, measure=measure, progress=progress
+        study,
+        profile,
+        study_file,
+        out_dir=out_dir,
+        measure=measure,
+        store_path=location,
+        progress=progress,
     )
     files: dict[str, Path] = {}
     if report:

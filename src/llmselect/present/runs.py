@@ -36,7 +36,10 @@ def runs(listing: StoredRuns, *, detail: bool = False) -> RenderableType:
     if not listing.runs:
         return Text(f"no runs stored in {printable(listing.store)} yet")
     if detail:
-        return Group(*(_detail(r) for r in listing.runs))
+        parts: list[RenderableType] = []
+        for r in listing.runs:
+            parts += [_detail(r), Text("")]  # a blank line between runs
+        return Group(*parts[:-1])
     table = Table(title=_text(f"runs in {listing.store}"), header_style="bold")
     for column, justify in (
         ("model", "left"),

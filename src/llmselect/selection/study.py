@@ -185,6 +185,8 @@ class SelectStudy(Strict):
     candidates: Pool
     ranking: Ranking = Field(default_factory=Ranking)
     seed: int = 0
+    store: str | None = None
+    """The evaluation's result store, as in an evaluation study (`--store` overrides it)."""
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -221,6 +223,7 @@ class SelectStudy(Strict):
             metrics=self.metrics,
             candidates=list(self.candidates.run),
             seed=self.seed,
+            store=self.store,
         )
 
 
