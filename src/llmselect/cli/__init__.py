@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from llmselect import __version__
-from llmselect.cli import catalog, data, evaluate, finetune, license, runs, select, sizing
+from llmselect.cli import bench, catalog, data, evaluate, finetune, license, runs, select, sizing
 from llmselect.cli.common import fail
 from llmselect.errors import LLMSelectError
 
@@ -82,6 +82,7 @@ app.command("init")(select.init)
 app.command("demo")(select.demo)
 app.command("select")(select.select)
 app.command("finetune")(finetune.finetune)
+app.command("bench")(bench.bench)
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(license.app, name="license")
 app.add_typer(sizing.calibrate_app, name="calibrate")

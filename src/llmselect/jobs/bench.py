@@ -175,12 +175,18 @@ def _study_inputs(options: BenchOptions) -> tuple[list[str] | None, str, Targets
     return prompts, data.path, targets, task.chat
 
 
-def _tokenizer(options: BenchOptions) -> Tokenizer | None:
+def _tokenizers(options: BenchOptions) -> tuple[Tokenizer | None, Tokenizer | None]:
+    """The tokenizer that cuts synthetic prompts, and the one that counts output tokens.
+
+    A `--tokenizer` does both. The GGUF file a served engine reads only cuts prompts: where the
+    server reports no usage, its stream's chunks are its tokens (llama.cpp streams one per
+    token), which counts them exactly, and tokenizing the text again does not (pieces merge)."""
     if options.tokenizer is not None:
-        return load_tokenizer(options.tokenizer)
+        given = load_tokenizer(options.tokenizer)
+        return given, given
     if options.file and options.file.lower().endswith(".gguf") and Path(options.file).is_file():
-        return load_tokenizer(Path(options.file))
-    return None
+        return load_tokenizer(Path(options.file)), None
+    return None, None
 
 
 def _first_model(url: str, api_key: str | None) -> str:
@@ -232,11 +238,11 @@ def bench(options: BenchOptions, progress: Progress | None = None) -> BenchResul
     if chat:
         options.endpoint = "chat"
     lengths = parse_lengths(options.prompt_tokens)
-    tokenizer = _tokenizer(options)
+    cutter, tokenizer = _tokenizers(options)
     prompts: Prompts = (
         GivenPrompts(prompts_given, options.seed)
         if prompts_given is not None
-        else SyntheticPrompts(lengths, options.seed, tokenizer)
+        else SyntheticPrompts(lengths, options.seed, cutter)
     )
     writer = _Writer(options.out)
     api_key = os.environ.get("OPENAI_API_KEY") or None
