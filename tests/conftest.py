@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# A real PostgreSQL server, started once per session for the tests that ask for it.
+pytest_plugins = ["postgres_server"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

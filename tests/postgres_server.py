@@ -5,7 +5,7 @@ PostgreSQL refuses to run as root: as root, the server's folder belongs to the `
 loopback port, with its socket in its own folder, and asks for a password over TCP, so the
 tests log in the way a team's client does. Without the binaries the tests are skipped, and
 they fail instead where LLMSELECT_REQUIRE_POSTGRES=1 (CI installs Debian's `postgresql`).
-Import the fixtures into a test module: `from postgres_server import postgres_server, pg_url`.
+tests/conftest.py loads it as a plugin: ask for `postgres_server` or `pg_url`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ import pytest
 
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.store import SCHEMA_VERSION, RunInfo, open_store
-from postgres_server import pg_url, postgres_server  # noqa: F401
 
 # The tables as llmselect wrote them before `engine`, `batch_rows`, the prompts table, the run
 # records and the schema version existed.
@@ -104,7 +103,7 @@ def test_a_store_from_a_newer_llmselect_is_refused(
 
 
 def test_first_opens_of_an_empty_database_at_once_create_it_once(
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     errors: list[BaseException] = []
     start = threading.Barrier(6)

@@ -20,7 +20,7 @@ from llmselect.evaluation.store import (
     remove_store,
 )
 from llmselect.evaluation.store_postgres import PostgresStore
-from postgres_server import PostgresServer, pg_url, postgres_server  # noqa: F401
+from postgres_server import PostgresServer
 
 
 def sample(key: str, output: str | None = "o", **fields: object) -> Sample:
@@ -73,7 +73,7 @@ def exercise(store: Store) -> dict[str, object]:
     }
 
 
-def test_postgres_answers_as_sqlite_does(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+def test_postgres_answers_as_sqlite_does(tmp_path: Path, pg_url: str) -> None:
     lite = open_store(tmp_path / "store.sqlite")
     shared = open_store(pg_url)
     assert isinstance(shared, PostgresStore)
@@ -93,7 +93,7 @@ def test_postgres_answers_as_sqlite_does(tmp_path: Path, pg_url: str) -> None:  
     ]
 
 
-def test_many_writers_of_the_same_keys_store_each_once(pg_url: str) -> None:  # noqa: F811
+def test_many_writers_of_the_same_keys_store_each_once(pg_url: str) -> None:
     """Eight connections write overlapping batches in different orders at once: no deadlock,
     no error, no duplicate."""
     keys = [f"k{i:03d}" for i in range(200)]
@@ -126,7 +126,7 @@ def test_many_writers_of_the_same_keys_store_each_once(pg_url: str) -> None:  # 
         store.close()
 
 
-def test_the_password_is_never_shown(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_the_password_is_never_shown(postgres_server: PostgresServer) -> None:
     wrong = postgres_server.url(password="not-the-pw-42")
     with pytest.raises(LLMSelectError) as refused:
         open_store(wrong)
@@ -147,7 +147,7 @@ def test_the_password_is_never_shown(postgres_server: PostgresServer) -> None:  
 
 
 def test_an_unreachable_server_and_a_missing_database_say_what_to_do(
-    postgres_server: PostgresServer,  # noqa: F811
+    postgres_server: PostgresServer,
 ) -> None:
     with socket_closed() as port, pytest.raises(LLMSelectError) as unreachable:
         open_store(f"postgresql://u:pw-77@127.0.0.1:{port}/db")
@@ -180,3 +180,23 @@ class socket_closed:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_a_connection_the_server_dropped_is_opened_again(pg_url: str) -> None:
+    """A server restart or a proxy's idle timeout ends the connection between two writes: the
+    next write reconnects and nothing is lost or stored twice."""
+    import psycopg
+
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.put([sample("a")])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        store.put([sample("a"), sample("b")])
+        assert store.done(["a", "b"]) == {"a", "b"}
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        assert store.count() == 2  # a read reconnects too
+    finally:
+        store.close()

@@ -17,7 +17,7 @@ from openai_server import FakeServer, write_study
 from typer.testing import CliRunner
 
 from llmselect.cli import app
-from postgres_server import PostgresServer, pg_url, postgres_server  # noqa: F401
+from postgres_server import PostgresServer
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def without_paths(results: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_study_gives_the_same_results_on_sqlite_and_postgresql(
     tmp_path: Path,
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     with FakeServer(slow_s=0) as server:
         study = write_study(tmp_path, server.url, n=12)
@@ -62,7 +62,7 @@ def test_a_study_gives_the_same_results_on_sqlite_and_postgresql(
 
 def test_a_second_person_reuses_what_the_first_measured(
     tmp_path: Path,
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     """Two team members, one study, one shared store: the second run asks the model nothing,
     and `runs list` shows who measured it and who reused it."""
@@ -105,7 +105,7 @@ def test_a_second_person_reuses_what_the_first_measured(
 
 def test_two_evals_at_once_on_one_store_store_each_item_once(
     tmp_path: Path,
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     """Two `llmselect eval` processes of one study, started together against one PostgreSQL
     store: both succeed, each item is stored once, both score every item."""
@@ -137,7 +137,7 @@ def test_two_evals_at_once_on_one_store_store_each_item_once(
 
 def test_a_run_that_died_resumes_on_the_shared_store(
     tmp_path: Path,
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     with FakeServer(slow_s=0) as server:
         study = write_study(tmp_path, server.url, n=30, retries=1)
@@ -156,8 +156,8 @@ def test_a_run_that_died_resumes_on_the_shared_store(
 
 def test_the_study_names_the_store_and_fresh_leaves_a_shared_one_alone(
     tmp_path: Path,
-    postgres_server: PostgresServer,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    postgres_server: PostgresServer,
+    pg_url: str,
 ) -> None:
     """`store:` in the study; the password in it is never printed nor written to results."""
     with FakeServer(slow_s=0) as server:
@@ -192,7 +192,7 @@ def test_runs_of_a_sqlite_store_and_a_store_that_is_not_there(tmp_path: Path) ->
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
 def test_both_url_schemes_open_the_server(
     scheme: str,
-    pg_url: str,  # noqa: F811
+    pg_url: str,
 ) -> None:
     listed = runner.invoke(
         app, ["runs", "list", "--json", "--store", pg_url.replace("postgresql", scheme, 1)]

@@ -5,13 +5,15 @@ on both. What differs is how writers meet: every write is one short transaction,
 already stored is left as it is (`ON CONFLICT DO NOTHING`), and the rows of a batch are written
 in key order, so two writers of the same keys wait for each other instead of deadlocking. The
 schema is created and migrated under an advisory lock, so two processes opening a new store at
-once do not race. A password in the URL is never shown: errors name the URL without it.
+once do not race. A connection the server dropped (a restart, a proxy's idle timeout) is opened
+again once, and the statement rerun: every statement here may run twice. A password in the URL
+is never shown: errors name the URL without it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmselect.errors import LLMSelectError
@@ -189,6 +191,15 @@ def _password(url: str) -> str:
     return dict(parse_qsl(parts.query)).get("password", "")
 
 
+def _select_any(query: str, keys: list[str]) -> Callable[[Any], list[tuple[Any, ...]]]:
+    """`query` (with one `= ANY(%s)`) of these keys, as work for `PostgresStore._run`."""
+
+    def select(conn: Any) -> list[tuple[Any, ...]]:
+        return list(conn.execute(query, (keys,)).fetchall())
+
+    return select
+
+
 class PostgresStore(Store):
     """The result store on a PostgreSQL server (see the module's docstring)."""
 
@@ -196,13 +207,8 @@ class PostgresStore(Store):
         pg = _psycopg()
         self.url = url
         self.location = redact_password(url)
-        # postgres:// is libpq's too, and SQLAlchemy's postgresql+psycopg:// is not asked for.
-        try:
-            self.conn: psycopg.Connection[Any] = pg.connect(
-                url, autocommit=True, connect_timeout=connect_timeout_s
-            )
-        except pg.Error as exc:
-            raise connection_error(url, exc) from None
+        self.connect_timeout_s = connect_timeout_s
+        self.conn: psycopg.Connection[Any] = self._connect()
         try:
             version = self._migrate()
         except pg.Error as exc:
@@ -216,6 +222,17 @@ class PostgresStore(Store):
         if version > SCHEMA_VERSION:
             self.conn.close()
             raise newer_schema(version, self.location)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pg = _psycopg()
+        try:
+            # Autocommit: a read is its own statement; writes open a transaction (`_run`).
+            conn: psycopg.Connection[Any] = pg.connect(
+                self.url, autocommit=True, connect_timeout=self.connect_timeout_s
+            )
+        except pg.Error as exc:
+            raise connection_error(self.url, exc) from None
+        return conn
 
     def _migrate(self) -> int:
         """Create the tables, add the columns an older store lacks, record the version; under
@@ -243,22 +260,37 @@ class PostgresStore(Store):
         assert row is not None
         return int(row[0])
 
-    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run `work` in one transaction, again if it lost a deadlock or serialization race."""
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T], *, write: bool = True) -> T:
+        """Run `work` (in one transaction if it writes); again if it lost a deadlock or a
+        serialization race, or on a new connection if the server dropped this one."""
         pg = _psycopg()
+        reconnected = False
         for attempt in range(RETRIES):
             try:
+                if not write:
+                    return work(self.conn)
                 with self.conn.transaction():
                     return work(self.conn)
             except (pg.errors.DeadlockDetected, pg.errors.SerializationFailure):
                 if attempt == RETRIES - 1:
                     raise
+            except pg.OperationalError as exc:
+                if reconnected or not self.conn.broken:
+                    raise connection_error(self.url, exc) from None
+                self.conn.close()
+                self.conn = self._connect()
+                reconnected = True
         raise AssertionError("unreachable")
 
-    def _in(self, query: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows of `query` (with one `= ANY(%s)` for the keys), in chunks."""
+    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        return self._run(work)
+
+    def _in(self, query: str, keys: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of `query` (with one `= ANY(%s)` for the keys), asked in chunks."""
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(keys), 5000):
-            yield from self.conn.execute(query, (keys[start : start + 5000],))
+            rows += self._run(_select_any(query, keys[start : start + 5000]), write=False)
+        return rows
 
     def done(self, keys: list[str]) -> set[str]:
         return {
@@ -345,11 +377,14 @@ class PostgresStore(Store):
         self._write(lambda conn: conn.execute(UPSERT_RUN, row))
 
     def run_info(self, backend: str, settings: dict[str, Any]) -> RunInfo | None:
-        row = self.conn.execute(
-            "SELECT device, dtype, engine, peak_memory_bytes FROM runs "
-            "WHERE backend = %s AND settings = %s",
-            (backend, settings_key(settings)),
-        ).fetchone()
+        row = self._run(
+            lambda conn: conn.execute(
+                "SELECT device, dtype, engine, peak_memory_bytes FROM runs "
+                "WHERE backend = %s AND settings = %s",
+                (backend, settings_key(settings)),
+            ).fetchone(),
+            write=False,
+        )
         if row is None:
             return None
         return RunInfo(device=row[0], dtype=row[1], engine=row[2], peak_memory_bytes=row[3])
@@ -377,13 +412,14 @@ class PostgresStore(Store):
         self._write(lambda conn: conn.execute(UPSERT_RECORD, row))
 
     def records(self) -> list[RunRecord]:
-        rows = self.conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM run_records ORDER BY last_run DESC, model"  # noqa: S608
-        )
-        return [_record(row) for row in rows]
+        query = f"SELECT {RECORD_COLUMNS} FROM run_records ORDER BY last_run DESC, model"  # noqa: S608
+        return [
+            _record(row) for row in self._run(lambda c: c.execute(query).fetchall(), write=False)
+        ]
 
     def count(self) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM samples").fetchone()
+        query = "SELECT COUNT(*) FROM samples"
+        row = self._run(lambda conn: conn.execute(query).fetchone(), write=False)
         return int(row[0]) if row else 0
 
     def close(self) -> None:
