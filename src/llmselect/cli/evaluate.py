@@ -10,6 +10,17 @@ import typer
 from llmselect.cli.common import JsonFlag, progress_bars, run
 from llmselect.present import present
 
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the models on a Ray cluster: `local` starts one on this machine, `auto` joins "
+        "the one this machine is in, or its address (ray://HEAD:10001). Overrides the study's "
+        "executor:.",
+    ),
+]
+
 
 def evaluate(
     study_file: Annotated[Path, typer.Argument(help="Evaluation study (YAML).")],
@@ -31,6 +42,7 @@ def evaluate(
             "--no-record", help="Do not record local models' measured speed for `fit` calibration."
         ),
     ] = False,
+    ray: RayAddress = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run each candidate on your own examples; scores with 95% CIs and paired comparisons.
@@ -50,6 +62,7 @@ def evaluate(
                 fresh=fresh,
                 record_speed=not no_record,
                 progress=progress,
+                ray=ray,
             ),
         )
     present(done, as_json=as_json)

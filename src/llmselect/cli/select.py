@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from llmselect.cli.common import JsonFlag, _stderr, progress_bars, run
+from llmselect.cli.evaluate import RayAddress
 from llmselect.present import present
 
 
@@ -61,6 +62,7 @@ def select(
             "ranked, and the excluded counted by cause when more than 10).",
         ),
     ] = False,
+    ray: RayAddress = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The main job: from a use case to a ranked shortlist and a recommendation, with a report.
@@ -81,6 +83,7 @@ def select(
                 fresh=fresh,
                 store=store,
                 progress=progress,
+                ray=ray,
             ),
         )
     present(done, as_json=as_json, show_all=show_all)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import combinations, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,9 @@ from llmselect.evaluation.statistics import (
 from llmselect.evaluation.store import Failure, RunInfo, Sample, Store, cache_key
 from llmselect.evaluation.study import Candidate, EvalStudy, TaskSpec
 
+if TYPE_CHECKING:
+    from llmselect.evaluation.executors import Executor
+
 Progress = Callable[[str, int, int], None]
 """Called with (model, items done, items in all) as outputs are stored."""
 
@@ -76,22 +79,19 @@ def _fit(
     pending: list[Item],
     prompts: dict[str, str],
     keys: dict[str, str],
-    store: Store,
     file: str,
-) -> tuple[dict[str, str], list[Item]]:
+) -> tuple[dict[str, str], list[Item], list[Sample]]:
     """The prompts to send, fitted to the model's context before it runs (see `lengths`). An
     item the policy skips is stored with no output, so results list it and a rerun moves on."""
     if not pending:
-        return {}, []
+        return {}, [], []
     chat = backend.chat_prompt if study.task.chat and candidate.transformers else None
     fitted = fit_prompts(study, tokens_of(backend, candidate), pending, prompts, chat, file)
-    store.put(
-        [
-            Sample(cache_key=keys[i], model=candidate.name, item_id=i, prompt=prompts[i])
-            for i in fitted.skipped
-        ]
-    )
-    return fitted.prompts, [i for i in pending if i.id in fitted.prompts]
+    skipped = [
+        Sample(cache_key=keys[i], model=candidate.name, item_id=i, prompt=prompts[i])
+        for i in fitted.skipped
+    ]
+    return fitted.prompts, [i for i in pending if i.id in fitted.prompts], skipped
 
 
 def _settings(study: EvalStudy) -> dict[str, Any]:
@@ -133,42 +133,71 @@ def _keys(
 
 
 def run_models(
-    study: EvalStudy, base_dir: Path, store: Store, progress: Progress | None = None
+    study: EvalStudy,
+    base_dir: Path,
+    store: Store,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Dataset:
-    """Produce (or find stored) outputs for every candidate and item."""
+    """Produce (or find stored) outputs for every candidate and item: here, or where
+    `executor` runs them (see `executors`); either way they are stored here as they come."""
+    from llmselect.evaluation.executors import CandidateWork, Recorder, open_executor
+
     dataset = load_study_dataset(study, base_dir)
     items, prompts = _prompts(study, dataset, store)
     settings = _settings(study)
+    work: list[CandidateWork] = []
     for candidate in study.candidates:
-        backend = open_backend(candidate, base_dir)
-        keys = _keys(study, backend.name, items, prompts, settings)
+        backend = backend_identity(candidate, base_dir)
+        keys = _keys(study, backend, items, prompts, settings)
         done = store.done(list(keys.values()))
         pending = [i for i in items if keys[i.id] not in done]
-        sent, pending = _fit(study, backend, candidate, pending, prompts, keys, store, dataset.path)
-        if progress:
-            progress(candidate.name, len(items) - len(pending), len(items))
-        if pending:
-            reset_peak_memory(backend)
-        count = len(items) - len(pending)
-        # Committed as they come: a run stopped now keeps all that was produced.
-        for produced in _produced(study, backend, candidate, pending, sent, keys):
-            if isinstance(produced, Failure):
-                store.put_failure(produced)
-                continue
-            store.put(produced)
-            count += len(produced)
-            if progress:
-                progress(candidate.name, count, len(items))
-        if pending:
-            info = RunInfo(
-                device=local_device(backend),
-                dtype=local_dtype(backend),
-                engine=local_engine(backend),
-                peak_memory_bytes=peak_memory_bytes(backend),
+        work.append(
+            CandidateWork(
+                candidate=candidate,
+                backend=backend,
+                pending=pending,
+                prompts={i.id: prompts[i.id] for i in pending},
+                keys={i.id: keys[i.id] for i in pending},
+                total=len(items),
+                stored=len(items) - len(pending),
+                file=dataset.path,
             )
-            store.put_run(backend.name, settings, info)
-        backend.close()
+        )
+    recorder = Recorder(store, settings, progress)
+    (executor or open_executor(None)).run(study, base_dir, work, recorder)
     return dataset
+
+
+def produce(
+    study: EvalStudy,
+    base_dir: Path,
+    candidate: Candidate,
+    pending: list[Item],
+    prompts: dict[str, str],
+    keys: dict[str, str],
+    file: str,
+) -> Iterator[list[Sample] | Failure | RunInfo]:
+    """One unit of work: open the candidate's backend, fit the prompts to its context, and
+    yield its outputs as they are produced (items the policy skips first, with no output),
+    each item's failure, and last where and how it ran. The caller stores them."""
+    backend = open_backend(candidate, base_dir)
+    try:
+        sent, pending, skipped = _fit(study, backend, candidate, pending, prompts, keys, file)
+        if skipped:
+            yield skipped
+        if not pending:
+            return
+        reset_peak_memory(backend)
+        yield from _produced(study, backend, candidate, pending, sent, keys)
+        yield RunInfo(
+            device=local_device(backend),
+            dtype=local_dtype(backend),
+            engine=local_engine(backend),
+            peak_memory_bytes=peak_memory_bytes(backend),
+        )
+    finally:
+        backend.close()
 
 
 def _produced(

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from llmselect.evaluation.datasets import MAX_LINE_BYTES, FieldMap
+from llmselect.evaluation.executors import ExecutorSpec
 from llmselect.yamlfile import load_yaml, validate
 
 
@@ -182,6 +183,9 @@ class EvalStudy(Strict):
     store: str | None = None
     """Where outputs are stored: a SQLite file (relative to the study) or a shared
     `postgresql://` URL (see docs/scale.md); `--store` overrides it."""
+    executor: ExecutorSpec | None = None
+    """Where the models run: here (default), or `{ray: ADDRESS}` on a Ray cluster (see
+    docs/scale.md); `--ray` overrides it."""
 
     @field_validator("metrics", mode="before")
     @classmethod

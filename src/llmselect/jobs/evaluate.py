@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from llmselect.catalog import Catalog, ModelCard, load_catalog
 from llmselect.errors import LLMSelectError
+from llmselect.evaluation.executors import ClusterRun, choose_executor, open_executor
 from llmselect.evaluation.results import EvalResults
 from llmselect.evaluation.runner import Progress, check_out_dir, run_models, write_results
 from llmselect.evaluation.store import open_store, remove_store
@@ -41,12 +42,16 @@ class Evaluation:
     results: EvalResults
     calibration: SpeedRecords | None
     """None when nothing local produced new outputs, or recording was off."""
+    cluster: ClusterRun | None = None
+    """Where each unit ran, for a run on a Ray cluster."""
 
     def to_json(self) -> dict[str, Any]:
         """`eval --json`: results.json, plus what was recorded for calibration."""
         out = self.results.to_json()
         if self.calibration:
             out["calibration"] = self.calibration.model_dump(mode="json")
+        if self.cluster:
+            out["cluster"] = self.cluster.model_dump(mode="json")
         return out
 
 
@@ -58,6 +63,7 @@ def evaluate(
     fresh: bool = False,
     record_speed: bool = True,
     progress: Progress | None = None,
+    ray: str | None = None,
 ) -> Evaluation:
     """Run (or resume) the study, write `results.json` and `samples.jsonl` into `out`.
 
@@ -72,13 +78,19 @@ def evaluate(
     db = open_store(location)
     # Items produced in this run, per model: only new measurements go to calibration.
     count = ProducedCounter(progress)
+    spec = choose_executor(ray, study.executor)  # `ray`: --ray ADDRESS
+    executor = open_executor(spec)
     try:
-        dataset = run_models(study, base_dir, db, count)
+        dataset = run_models(study, base_dir, db, count, executor)
         results = write_results(study, base_dir, dataset, db, out)
         record_runs(db, results, count.produced)
     finally:
         db.close()
     produced = count.produced
+    if spec and spec.uses_ray:
+        # Measured on the cluster's nodes, not on this machine: nothing for its calibration.
+        cluster = ClusterRun(address=executor.address, units=executor.units)
+        return Evaluation(results, None, cluster)
     speeds = record_local_speed(study, study_file, results, produced) if record_speed else None
     return Evaluation(results, speeds)
 

@@ -110,6 +110,7 @@ def _evaluate(
 ) -> EvalResults:
     """Run (or resume) the study's own models on its dataset; results under `evaluation/`,
     outputs in `store_path`, else the study's `store:`, else `evaluation/store.sqlite`."""
+    from llmselect.evaluation.executors import open_executor
     from llmselect.evaluation.runner import run_models, write_results
     from llmselect.evaluation.store import open_store
     from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
@@ -118,7 +119,9 @@ def _evaluate(
     db = open_store(store_location(store_path, study.store, base_dir, eval_dir / "store.sqlite"))
     count = ProducedCounter(progress)
     try:
-        dataset = run_models(study, base_dir, db, count)
+        # Here, or on the Ray cluster the study's `executor:` (or `--ray`) names.
+        executor = open_executor(study.executor)
+        dataset = run_models(study, base_dir, db, count, executor)
         results = write_results(study, base_dir, dataset, db, eval_dir)
         record_runs(db, results, count.produced)
         return results
@@ -147,6 +150,7 @@ def select_study(
     fresh: bool = False,
     store: str | Path | None = None,
     progress: Progress | None = None,
+    ray: str | None = None,
 ) -> SelectOutcome:
     """The `select` command's job: load the study, select, and write the report (under
     STUDY_DIR/selection unless `out_dir`). `fresh` drops the stored outputs first (a SQLite
@@ -156,6 +160,10 @@ def select_study(
     from llmselect.selection.study import load_select_study
 
     study, profile = load_select_study(study_file)
+    if ray is not None:  # --ray ADDRESS
+        from llmselect.evaluation.executors import choose_executor
+
+        study = study.model_copy(update={"executor": choose_executor(ray, study.executor)})
     out_dir = out_dir or study_file.resolve().parent / "selection"
     base_dir = study_file.resolve().parent
     location = store_location(store, study.store, base_dir, out_dir / "evaluation" / "store.sqlite")

@@ -29,6 +29,8 @@ def evaluation(done: Evaluation) -> Screen:
     for skip in speeds.skipped if speeds else []:
         if skip.card:
             notes.append(f"not recorded for calibration ({skip.candidate}): {skip.reason}")
+    if done.cluster:  # where each unit ran on a Ray cluster
+        notes += done.cluster.lines()
     return Screen(eval_summary(done.results), notes)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from llmselect.catalog.schema import Kind
+from llmselect.evaluation.executors import ExecutorSpec
 from llmselect.evaluation.study import (
     Candidate,
     DatasetSpec,
@@ -187,6 +188,8 @@ class SelectStudy(Strict):
     seed: int = 0
     store: str | None = None
     """The evaluation's result store, as in an evaluation study (`--store` overrides it)."""
+    executor: ExecutorSpec | None = None
+    """Where the measured models run, as in an evaluation study (`--ray` overrides it)."""
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -224,6 +227,7 @@ class SelectStudy(Strict):
             candidates=list(self.candidates.run),
             seed=self.seed,
             store=self.store,
+            executor=self.executor,
         )
 
 
