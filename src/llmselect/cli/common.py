@@ -117,19 +117,29 @@ def _target_hardware(gpu: str | None) -> tuple[Device, int]:
 class Bars:
     """One Rich progress bar per task, made on its first report; silent with --json.
 
-    Called as `progress(name, done, total)`, it is the callback the jobs take."""
+    Called as `progress(name, done, total)`, it is the callback the jobs take. The display
+    starts with the first report, so a command that fails before any work prints nothing more
+    than its error."""
 
     def __init__(self, bar: Progress, fields: tuple[str, ...], quiet: bool) -> None:
         self._bar = bar
         self._fields = fields
         self._quiet = quiet
         self._tasks: dict[str, TaskID] = {}
+        self.started = False
 
     def __call__(self, name: str, done: int, total: int, **fields: Any) -> None:
+        if not self.started:
+            self._bar.start()
+            self.started = True
         if name not in self._tasks:
             blank: dict[str, Any] = dict.fromkeys(self._fields, "")
             self._tasks[name] = self._bar.add_task(name, total=total, **blank)
         self._bar.update(self._tasks[name], completed=done, **fields)
+
+    def stop(self) -> None:
+        if self.started:
+            self._bar.stop()
 
     def print(self, renderable: Any) -> None:
         """Print above the bars (nothing with --json)."""
@@ -150,5 +160,8 @@ def progress_bars(as_json: bool, *, fields: tuple[str, ...] = ()) -> Iterator[Ba
         *(TextColumn(f"{{task.fields[{field}]}}") for field in fields),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, disable=as_json, transient=True) as bar:
-        yield Bars(bar, fields, quiet=as_json)
+    bars = Bars(Progress(*columns, disable=as_json, transient=True), fields, quiet=as_json)
+    try:
+        yield bars
+    finally:
+        bars.stop()

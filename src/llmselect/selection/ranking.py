@@ -1,4 +1,5 @@
-"""Rank the models that meet every constraint; find the Pareto front; say it in words.
+"""Rank the models that meet every constraint; find the Pareto front; pick what to recommend
+and what would change it (worded in `sentences`).
 
 The score is a weighted sum of quality (measured task metrics, or a published benchmark
 average where nothing was measured), speed (estimated tokens/s per user on the target
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmselect.selection import sentences
 from llmselect.selection.result import Entry, Quality, Recommendation
 from llmselect.selection.study import SelectStudy
 
@@ -114,119 +116,51 @@ def rank(
 
     warnings = []
     if qualified and (qualified[0].quality is None or qualified[0].quality.source != "measured"):
-        warnings.append(
-            "no qualifying model was measured on your data: the ranking rests on published "
-            "benchmarks and estimates"
-        )
+        warnings.append(sentences.NOTHING_MEASURED)
     recommendation = (
         _recommend(study, qualified, excluded) if qualified else _nothing_qualifies(study, excluded)
     )
-    summary = f"{len(qualified)} of {len(entries)} models meet every constraint"
+    summary = sentences.qualified(len(qualified), len(entries))
     return Ranked(qualified + excluded, recommendation, summary, warnings)
-
-
-def _points(quality: Quality) -> str:
-    text = f"{quality.value * 100:.1f}"
-    if quality.low is not None and quality.high is not None:
-        text += f" (95% CI {quality.low * 100:.1f}–{quality.high * 100:.1f})"
-    return text
 
 
 def _recommend(study: SelectStudy, qualified: list[Entry], excluded: list[Entry]) -> Recommendation:
     top = qualified[0]
-    assert top.fit is not None
-    est, mem = top.fit.estimates, top.fit.memory
-    if top.quality is None:
-        quality = "it has no task score, measured or published"
-    elif top.quality.source == "measured":
-        quality = f"it scores {_points(top.quality)} on your task"
-    else:
-        quality = f"it scores {top.quality.value * 100:.1f} {top.quality.where}"
-    summary = (
-        f"Choose {top.name} ({top.id}): {quality}. On {top.fit.hardware} at {top.fit.quant} "
-        f"with {top.fit.engine} it needs {mem.total_bytes / 2**30:.1f} of "
-        f"{mem.available_bytes / 2**30:.0f} GiB per device, answers first in "
-        f"{_seconds(est.ttft_s)} and writes about {_rate(est.decode_tokens_per_s)} tokens/s "
-        f"per user with {study.targets.concurrent_users} at once"
-    )
-    if est.cost_per_million_tokens is not None:
-        summary += f", at ${est.cost_per_million_tokens:.3g} per million tokens"
-    summary += "."
-    if top.verdict:
-        duties = len(top.duties)
-        summary += f" License: {top.verdict}"
-        summary += (
-            f", with {duties} dut{'y' if duties == 1 else 'ies'} (see the report)."
-            if duties
-            else "."
-        )
-    if top.demo:
-        summary += " Its measurements come from a small demo model built on this machine."
-    runners = [_runner_up(top, other) for other in qualified[1:3]]
-    change = _what_would_change(top.quality, excluded)
     return Recommendation(
-        model=top.id, summary=summary, runners_up=runners, what_would_change=change
+        model=top.id,
+        summary=sentences.recommendation(top, study.targets.concurrent_users),
+        runners_up=[sentences.runner_up(top, other) for other in qualified[1:3]],
+        what_would_change=_what_would_change(top.quality, excluded),
     )
 
 
-def _seconds(value: float) -> str:
-    return "well under 0.01 s" if value < 0.01 else f"about {value:.2g} s"
-
-
-def _rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-
-
-def _runner_up(top: Entry, other: Entry) -> str:
-    parts = [other.name]
-    if top.quality and other.quality and top.quality.source == other.quality.source:
-        parts.append(f"{(other.quality.value - top.quality.value) * 100:+.1f} points")
-    if top.fit and other.fit:
-        ratio = other.fit.estimates.decode_tokens_per_s / top.fit.estimates.decode_tokens_per_s
-        parts.append(f"{ratio:.2g}× the speed")
-        mem = other.fit.memory.total_bytes / top.fit.memory.total_bytes
-        parts.append(f"{mem:.2g}× the memory")
-    if other.score is not None:
-        parts.append(f"score {other.score:.2f}")
-    return ", ".join(parts)
-
-
-def _relaxes(entry: Entry) -> str | None:
+def _relaxes(entry: Entry) -> list[str] | None:
+    """What relaxing would let the entry in (each constraint once), or None when some exclusion
+    cannot be relaxed."""
     relaxes = [x.relax for x in entry.exclusions]
     if not relaxes or any(r is None for r in relaxes):
         return None
-    # "if a" + "if b" + "if c" -> "if a, b and c"
-    parts = list(dict.fromkeys(r for r in relaxes if r))
-    parts = parts[:1] + [p.removeprefix("if ") for p in parts[1:]]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return list(dict.fromkeys(r for r in relaxes if r))
 
 
 def _what_would_change(best: Quality | None, excluded: list[Entry]) -> list[str]:
+    """Up to five excluded models that would beat the recommendation if a constraint were
+    relaxed: the simplest changes first (one relaxation), then the largest gains."""
     lines: list[tuple[int, float, str]] = []
     for entry in excluded:
         relax = _relaxes(entry)
         q = entry.quality
         if relax is None or q is None:
             continue
-        source = q.where
         if best is None:
             gain = q.value * 100
-            text = (
-                f"{_capital(relax)}, {entry.name} would qualify: it scores {gain:.1f} {source}, "
-                "where the recommended model has no score"
-            )
         elif q.source == best.source and q.value > best.value:
             gain = (q.value - best.value) * 100
-            text = f"{_capital(relax)}, {entry.name} scores {gain:.1f} points higher {source}."
         else:
             continue
+        text = sentences.would_beat(entry, relax, gain, recommended_has_score=best is not None)
         lines.append((len(entry.exclusions), -gain, text))
-    # The simplest changes first (one relaxation), then the largest gains.
     return [text for *_, text in sorted(lines)[:5]]
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _nothing_qualifies(study: SelectStudy, excluded: list[Entry]) -> Recommendation:
@@ -245,19 +179,11 @@ def _nothing_qualifies(study: SelectStudy, excluded: list[Entry]) -> Recommendat
     change = []
     for keys, members in ordered:
         best = max(members, key=quality)
-        others = len(members) - 1
-        line = f"{_capital(_relaxes(best) or '')}, {best.name} would qualify"
-        if others:
-            held = " and ".join(keys)
-            verb = "are" if others > 1 else "is"
-            line += f" ({others} more model{'s' * (others > 1)} {verb} held out only by {held})"
-        change.append(line + ".")
+        change.append(sentences.would_qualify(best, _relaxes(best) or [], len(members) - 1, keys))
     stages: dict[str, int] = {}
     for entry in excluded:
         for stage in dict.fromkeys(x.stage for x in entry.exclusions):
             stages[stage] = stages.get(stage, 0) + 1
-    why = ", ".join(f"{n} by {stage}" for stage, n in sorted(stages.items(), key=lambda kv: -kv[1]))
-    summary = f"No model meets every constraint of {study.name} ({why})."
-    if change:
-        summary += " The smallest changes that would let models in are listed below."
+    by_stage = sorted(stages.items(), key=lambda kv: -kv[1])
+    summary = sentences.nothing_qualifies(study.name, by_stage, listed=bool(change))
     return Recommendation(model=None, summary=summary, what_would_change=change)
