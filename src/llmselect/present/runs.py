@@ -27,6 +27,9 @@ def _when(stamp: str) -> str:
 
 
 def _where(record: RunRecord) -> str:
+    """The device on the host that ran it; a model behind an HTTP server ran on that server."""
+    if record.device is None and record.backend.startswith("openai:"):
+        return "its HTTP server"
     host = record.who.rpartition("@")[2]
     return f"{record.device or '?'} on {host}" if host else record.device or ""
 
