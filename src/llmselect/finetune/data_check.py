@@ -4,7 +4,7 @@ It counts rows and usable rows, finds duplicates within the training set (identi
 identical by MinHash over character shingles, confirmed by exact Jaccard: `near_duplicates`),
 finds evaluation rows that leak from the training set, measures token lengths against the
 model's context, checks label balance when the references look like class labels, and ends with
-a plain verdict and advice. Files are read by the evaluation loader (`load_dataset`), so
+a plain verdict and advice (worded in `advice`). Files are read by the evaluation loader (`load_dataset`), so
 formats, field mapping and line-numbered errors are those of `llmselect eval`.
 """
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from llmselect.errors import LLMSelectError, UsageError
 from llmselect.evaluation.datasets import FieldMap, Item, load_dataset
+from llmselect.finetune.advice import Advice, Verdict, advise, verdict
 from llmselect.finetune.near_duplicates import SHINGLE_CHARS, Sketch, near_pairs_in, sketch
 
 DEFAULT_NEAR_THRESHOLD = 0.8
@@ -35,34 +36,20 @@ NOT_READY_EXIT_CODE = 5
 EXAMPLE_SEPARATOR = " ␞ "
 """Joins the normalized input and reference: a boundary no normalized text can blur."""
 
-MIN_EXAMPLES = 10
-"""Below this many usable rows fine-tuning is not worth starting."""
-FEW_EXAMPLES = 100
 CHARS_PER_TOKEN = 4
 """The usual estimate for English text with a BPE tokenizer."""
-TRUNCATED_BLOCKER_SHARE = 0.5
 LABEL_MAX_DISTINCT = 20
 LABEL_MAX_DISTINCT_SHARE = 0.05
 LABEL_MIN_MEAN_COUNT = 5
 """References are labels only when each distinct value repeats this often on average."""
 IMBALANCE_MAJORITY_SHARE = 0.8
 IMBALANCE_RATIO = 10
-LINES_SHOWN = 8
 
-Verdict = Literal["ready", "usable with warnings", "not ready"]
-Severity = Literal["blocker", "warning", "note"]
 Key = Literal["input", "input+reference"]
 I64 = npt.NDArray[np.int64]
 
 
 # --------------------------------------------------------------------------- report
-
-
-class Advice(BaseModel):
-    severity: Severity
-    """blocker: makes the verdict `not ready`; warning: `usable with warnings`; note: neither."""
-    check: str
-    message: str
 
 
 class Match(BaseModel):
@@ -472,165 +459,6 @@ def _labels(train: list[_Row], evaluation: list[_Row]) -> LabelBalance | None:
     )
 
 
-# --------------------------------------------------------------------------- verdict
-
-
-def _lines(lines: Sequence[int]) -> str:
-    """`line 4` or `lines 4, 9, … (+3 more)`."""
-    shown = ", ".join(str(n) for n in lines[:LINES_SHOWN])
-    more = f", … (+{len(lines) - LINES_SHOWN} more)" if len(lines) > LINES_SHOWN else ""
-    return ("line " if len(lines) == 1 else "lines ") + shown + more
-
-
-def _rows(count: int, singular: str = "", plural: str = "") -> str:
-    """`1 row has`, `3 rows have`: a count with its noun and verb agreeing."""
-    if count == 1:
-        return f"1 row{' ' + singular if singular else ''}"
-    return f"{count} rows{' ' + plural if plural else ''}"
-
-
-def _advise(report: DataReport) -> list[Advice]:
-    advice: list[Advice] = []
-
-    def add(severity: Severity, check: str, message: str) -> None:
-        advice.append(Advice(severity=severity, check=check, message=message))
-
-    usable = report.usable_rows
-    empty = report.empty_reference_lines
-    if usable == 0:
-        add(
-            "blocker",
-            "references",
-            f"no row has a reference in field {report.fields.reference!r}: "
-            "map the answer column with --reference-field",
-        )
-    elif empty:
-        add(
-            "warning",
-            "references",
-            f"{_rows(len(empty), 'has', 'have')} an empty reference and cannot be trained on "
-            f"({_lines(empty)}): fill in or remove",
-        )
-    if 0 < usable < MIN_EXAMPLES:
-        add(
-            "blocker",
-            "size",
-            f"only {_rows(usable)} to train on: collect at least {FEW_EXAMPLES} examples",
-        )
-    elif MIN_EXAMPLES <= usable < FEW_EXAMPLES:
-        add(
-            "warning",
-            "size",
-            f"fewer than {FEW_EXAMPLES} examples ({usable}): expect LoRA to learn the format, "
-            "not new knowledge",
-        )
-
-    leakage = report.leakage
-    if leakage is None:
-        add(
-            "note",
-            "leakage",
-            "no evaluation set given (--eval): hold out about 10% of the rows, never trained "
-            "on, to measure the model before and after",
-        )
-    elif leakage.leaked:
-        lines = [m.line for m in leakage.leaked]
-        near = sum(not m.identical for m in leakage.leaked)
-        kind = f"; {near} near-identical" if near else ""
-        add(
-            "blocker",
-            "leakage",
-            f"remove {len(lines)} evaluation {'row' if len(lines) == 1 else 'rows'} also found in "
-            f"the training set ({_lines(lines)} of {leakage.eval}{kind}): they inflate the "
-            "measured score",
-        )
-
-    dup = report.duplicates
-    if dup.identical:
-        lines = [m.line for m in dup.identical]
-        add(
-            "warning",
-            "duplicates",
-            f"remove {_rows(len(lines), 'that repeats', 'that repeat')} an earlier example "
-            f"({_lines(lines)}): repeats weigh some examples more than others",
-        )
-    if dup.near:
-        lines = [m.line for m in dup.near]
-        add(
-            "warning",
-            "duplicates",
-            f"review {_rows(len(lines))} nearly identical to an earlier example "
-            f"({_lines(lines)}; similarity >= {report.near_threshold:g})",
-        )
-    if dup.conflicting:
-        lines = [m.line for m in dup.conflicting]
-        add(
-            "warning",
-            "duplicates",
-            f"{_rows(len(lines), 'repeats', 'repeat')} an earlier input with another reference "
-            f"({_lines(lines)}): decide which answer is right",
-        )
-
-    lengths = report.lengths
-    over = lengths.over_limit_lines
-    if lengths.limit is None:
-        add(
-            "note",
-            "length",
-            "no context to check lengths against: pass --model (a local folder or a catalog id) "
-            "or --max-tokens",
-        )
-    elif over and usable:
-        share = len(over) / usable
-        add(
-            "blocker" if share >= TRUNCATED_BLOCKER_SHARE else "warning",
-            "length",
-            f"{_percent(share)} of rows ({len(over)}) exceed {lengths.limit} tokens: they will be "
-            f"truncated ({_lines(over)})",
-        )
-    if lengths.context and lengths.max_tokens and lengths.max_tokens > lengths.context:
-        add(
-            "warning",
-            "length",
-            f"--max-tokens {lengths.max_tokens} is more than the model's context "
-            f"({lengths.context})",
-        )
-    if lengths.estimated and lengths.limit is not None and usable:
-        add(
-            "note",
-            "length",
-            "token counts are estimated as characters / 4: pass a local model folder to "
-            "--model to count them with its tokenizer",
-        )
-
-    labels = report.labels
-    if labels and labels.imbalanced:
-        add(
-            "warning",
-            "labels",
-            f"label {labels.majority!r} is {labels.majority_share:.0%} of the rows and "
-            f"{labels.minority!r} has {labels.minority_count}: a model that always answers "
-            f"{labels.majority!r} is right {labels.majority_share:.0%} of the time; balance "
-            "the classes or add examples of the rare ones",
-        )
-    if labels and labels.unseen_eval_labels:
-        unseen = ", ".join(repr(v) for v in labels.unseen_eval_labels[:LINES_SHOWN])
-        add("warning", "labels", f"evaluation labels never seen in training: {unseen}")
-    return advice
-
-
-def _percent(share: float) -> str:
-    return "<1%" if 0 < share < 0.01 else f"{share:.0%}"
-
-
-def _verdict(advice: list[Advice]) -> Verdict:
-    if any(a.severity == "blocker" for a in advice):
-        return "not ready"
-    if any(a.severity == "warning" for a in advice):
-        return "usable with warnings"
-    return "ready"
-
-
 # --------------------------------------------------------------------------- entry point
 
 
@@ -697,6 +525,6 @@ def check_data(
         verdict="ready",
         advice=[],
     )
-    report.advice = _advise(report)
-    report.verdict = _verdict(report.advice)
+    report.advice = advise(report)
+    report.verdict = verdict(report.advice)
     return report
