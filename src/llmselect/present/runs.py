@@ -44,6 +44,7 @@ def runs(listing: StoredRuns, *, detail: bool = False) -> RenderableType:
             parts += [_detail(r), Text("")]  # a blank line between runs
         return Group(*parts[:-1])
     table = Table(title=_text(f"runs in {listing.store}"), header_style="bold")
+    engines = any(r.engine for r in listing.runs)  # none for models behind HTTP servers
     for column, justify in (
         ("model", "left"),
         ("dataset", "left"),
@@ -51,10 +52,10 @@ def runs(listing: StoredRuns, *, detail: bool = False) -> RenderableType:
         ("produced", "right"),
         ("by", "left"),
         ("where", "left"),
-        ("engine", "left"),
+        *([("engine", "left")] if engines else []),
         ("last run (UTC)", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=column == "last run (UTC)")  # type: ignore[arg-type]
     for r in listing.runs:
         table.add_row(
             _text(r.model),
@@ -63,7 +64,7 @@ def runs(listing: StoredRuns, *, detail: bool = False) -> RenderableType:
             str(r.produced),
             _text(r.who.rpartition("@")[0] or r.who),
             _text(_where(r)),
-            _text(r.engine or ""),
+            *([_text(r.engine or "")] if engines else []),
             _when(r.last_run),
         )
     return table
