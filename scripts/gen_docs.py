@@ -248,6 +248,11 @@ SCHEMAS = (
         "llmselect.evaluation.results:SampleLine",
         "a line of `OUT/samples.jsonl`",
     ),
+    Schema(
+        "runs",
+        "llmselect.evaluation.store_records:StoredRuns",
+        "`runs list --json` and `runs show --json`: what a result store holds, run by run",
+    ),
     Schema("data-report", "llmselect.finetune.data_check:DataReport", "`data check --json`"),
     Schema(
         "finetune-result",
