@@ -141,7 +141,15 @@ class Server:
             event(f" w{i}", "length" if last else None)
             if i == 0 and self.log:
                 first = time.perf_counter_ns()
-                self.log.write(json.dumps({"prompt": prompt, "server_ttft_ns": first - received}))
+                self.log.write(
+                    json.dumps(
+                        {
+                            "prompt": prompt,
+                            "server_ttft_ns": first - received,
+                            "received_ns": received,
+                        }
+                    )
+                )
                 self.log.write("\n")
                 self.log.flush()
             await writer.drain()

@@ -152,3 +152,19 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile(values, 50) == pytest.approx(0.28)
     assert percentile(values, 90) == pytest.approx(0.65)
     assert percentile([1.0], 99) == 1.0
+
+
+def test_chunked_bodies_are_decoded_however_they_are_cut() -> None:
+    from llmselect.serving.http import ProtocolError, _dechunk
+
+    body = b"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nTrailer: x\r\n\r\nNEXT"
+    for cut in range(len(body) + 1):  # every way the first read can end
+        payload, rest, finished = _dechunk(body[:cut])
+        assert b"hello world!".startswith(payload)
+        if finished:
+            assert payload == b"hello world!" and rest == b"NEXT"[: cut - len(body) + 4]
+            continue
+        more, left, finished = _dechunk(rest + body[cut:])
+        assert payload + more == b"hello world!" and finished and left == b"NEXT"
+    with pytest.raises(ProtocolError):
+        _dechunk(b"zz\r\nhello\r\n")

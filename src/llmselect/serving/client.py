@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
+from llmselect.serving.http import Pool, ProtocolError
 
 Endpoint = Literal["completions", "chat"]
 
@@ -79,67 +79,63 @@ class Outcome:
     error: str | None = None
 
 
-def client(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
-    """One connection per request in flight, kept alive between requests."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(
-        limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
-    )
+def client(url: str) -> Pool:
+    """Kept-alive connections to the server, one per request in flight."""
+    return Pool(base_url(url))
 
 
-async def send(
-    http: httpx.AsyncClient, url: str, settings: RequestSettings, prompt: str
-) -> Outcome:
+async def send(http: Pool, settings: RequestSettings, prompt: str) -> Outcome:
     """Send one streamed request and time it; a failure is an outcome with an `error`, never an
     exception (a bench counts errors, it does not stop at the first)."""
-    body = settings.body(prompt)
-    target = base_url(url) + PATHS[settings.endpoint]
+    body = json.dumps(settings.body(prompt)).encode()
     outcome = Outcome(start=time.perf_counter())
     try:
         async with asyncio.timeout(settings.timeout_s):
-            await _stream(http, target, body, settings, outcome)
+            await _stream(http, body, settings, outcome)
     except TimeoutError:
         outcome.error = "timeout"
-    except httpx.TimeoutException:
-        outcome.error = "timeout"
-    except httpx.ConnectError:
+    except ConnectionRefusedError:
         outcome.error = "connection refused"
-    except httpx.RemoteProtocolError:
-        outcome.error = "stream ended early"
-    except httpx.TransportError as exc:
+    except (ProtocolError, asyncio.IncompleteReadError, ConnectionError) as exc:
+        answered = outcome.status is not None
+        outcome.error = "stream ended early" if answered else f"connection failed ({exc})"
+    except OSError as exc:
         outcome.error = f"connection failed ({type(exc).__name__})"
     if outcome.end is None:
         outcome.end = time.perf_counter()
     return outcome
 
 
-async def _stream(
-    http: httpx.AsyncClient,
-    target: str,
-    body: dict[str, Any],
-    settings: RequestSettings,
-    outcome: Outcome,
-) -> None:
-    async with http.stream("POST", target, json=body, headers=settings.headers()) as response:
-        outcome.status = response.status_code
-        if response.status_code != 200:
-            await response.aread()
-            outcome.error = f"http {response.status_code}"
+async def _stream(http: Pool, body: bytes, settings: RequestSettings, outcome: Outcome) -> None:
+    response = await http.post(PATHS[settings.endpoint], body, settings.headers())
+    try:
+        outcome.status = response.status
+        if response.status != 200:
+            await response.read_some()
+            outcome.error = f"http {response.status}"
             return
         done = False
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue  # blank separators, `: ping` comments, `event:` names
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
-                break
-            now = time.perf_counter()
-            error = _read_chunk(data, settings.endpoint, outcome, now)
-            if error:
-                outcome.error = error
-                return
-        outcome.end = time.perf_counter()
+        pending = b""
+        async for data, now in response.body():
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if done or not line.startswith(b"data:"):
+                    # `: ping` comments, `event:` names, blank separators; after [DONE], the
+                    # rest is read so that the connection can serve the next request.
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    done = True
+                    outcome.end = now
+                    continue
+                error = _read_chunk(payload, settings.endpoint, outcome, now)
+                if error:
+                    outcome.error = error
+                    return
+        if outcome.end is None:
+            outcome.end = time.perf_counter()
+    finally:
+        response.done()
     if not done and outcome.finish_reason is None:
         outcome.error = "stream ended early"
     elif outcome.finish_reason is None:
@@ -149,7 +145,7 @@ async def _stream(
         outcome.error = "interrupted"
 
 
-def _read_chunk(data: str, endpoint: Endpoint, outcome: Outcome, now: float) -> str | None:
+def _read_chunk(data: bytes, endpoint: Endpoint, outcome: Outcome, now: float) -> str | None:
     """Take one event's tokens, finish reason and usage; the error it carries, if any."""
     try:
         chunk = json.loads(data)

@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from llmselect.serving.client import Outcome, RequestSettings, client, send
+from llmselect.serving.http import Pool
 from llmselect.serving.prompts import Prompts
 from llmselect.serving.results import Profile, RequestRecord
 from llmselect.serving.tokenizers import Tokenizer
@@ -156,8 +155,8 @@ class _Runner:
         assert level.duration_s is not None
         return now - self.measured_from < level.duration_s
 
-    async def _one(self, http: httpx.AsyncClient, number: int, prompt: str) -> None:
-        outcome = await send(http, self.url, self.settings, prompt)
+    async def _one(self, http: Pool, number: int, prompt: str) -> None:
+        outcome = await send(http, self.settings, prompt)
         self.outcomes[number] = outcome
         if self.on_done:
             self.on_done(self._record(number, None))
@@ -175,8 +174,7 @@ class _Runner:
 
     async def run(self) -> list[RequestRecord]:
         level = self.level
-        in_flight = level.concurrency or 1024
-        async with client(in_flight, self.settings.timeout_s) as http:
+        async with client(self.url) as http:
             self.start = time.perf_counter()
             if level.profile == "concurrency":
                 assert level.concurrency is not None
@@ -185,14 +183,14 @@ class _Runner:
                 await self._arrivals(http)
         return [self._record(number, self.tokenizer) for number in sorted(self.outcomes)]
 
-    async def _worker(self, http: httpx.AsyncClient) -> None:
+    async def _worker(self, http: Pool) -> None:
         """One simulated user: the next request as soon as the last one ended."""
         while self._more():
             number, prompt = self.sent, self._next_prompt()
             self.sent += 1
             await self._one(http, number, prompt)
 
-    async def _arrivals(self, http: httpx.AsyncClient) -> None:
+    async def _arrivals(self, http: Pool) -> None:
         """Requests sent on a schedule, whether or not earlier ones have ended."""
         assert self.level.rate is not None
         rate = self.level.rate
@@ -216,7 +214,7 @@ class _Runner:
             await asyncio.gather(*tasks)
 
     async def _capped(
-        self, http: httpx.AsyncClient, number: int, prompt: str, cap: asyncio.Semaphore | None
+        self, http: Pool, number: int, prompt: str, cap: asyncio.Semaphore | None
     ) -> None:
         try:
             await self._one(http, number, prompt)
