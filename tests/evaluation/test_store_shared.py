@@ -199,3 +199,38 @@ def test_both_url_schemes_open_the_server(
     )
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout)["runs"] == []
+
+
+def test_select_measures_into_the_shared_store_and_reuses_it(tmp_path: Path, pg_url: str) -> None:
+    """`select --store URL`, then the study's `store:` from another folder: the second selection
+    asks the model nothing; `--fresh` leaves the shared store alone."""
+    import yaml
+
+    assert runner.invoke(app, ["init", str(tmp_path / "study")]).exit_code == 0
+    study_file = tmp_path / "study" / "study.yaml"
+    study: dict[str, Any] = yaml.safe_load(study_file.read_text())
+    items = len((tmp_path / "study" / "data" / "eval.jsonl").read_text().splitlines())
+    with FakeServer(slow_s=0) as server:
+        run = {"id": "mistralai/Mistral-7B-Instruct-v0.2", "openai": server.url, "model": "tiny"}
+        study |= {"hardware": "H100-80GB", "candidates": {"ids": [], "run": [run]}}
+        study_file.write_text(yaml.safe_dump(study))
+        args = ["select", str(study_file), "--json", "--no-report"]
+        first = runner.invoke(app, [*args, "--store", pg_url])
+        assert first.exit_code == 0, first.output
+        assert server.requests == items
+
+        study_file.write_text(yaml.safe_dump(study | {"store": pg_url}))
+        second = runner.invoke(app, [*args, "--out", str(tmp_path / "elsewhere")])
+        assert second.exit_code == 0, second.output
+        assert server.requests == items  # every output came from the store
+
+        fresh = runner.invoke(app, [*args, "--fresh"])
+    assert fresh.exit_code == 2 and "shared PostgreSQL store" in fresh.output
+    assert not (tmp_path / "study" / "selection" / "evaluation" / "store.sqlite").exists()
+    assert rows(pg_url, "SELECT COUNT(*) FROM samples") == [(items,)]
+    measured = [e for e in json.loads(second.stdout)["entries"] if e.get("evaluation")]
+    assert measured == [e for e in json.loads(first.stdout)["entries"] if e.get("evaluation")]
+    # One person's two runs: one record, what the first produced and the second reused.
+    assert rows(pg_url, "SELECT model, items, produced FROM run_records") == [
+        ("mistralai/Mistral-7B-Instruct-v0.2", items, items)
+    ]
