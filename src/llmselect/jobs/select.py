@@ -95,10 +95,24 @@ def select(
         finetuned=finetuned,
         stages=stages | {"ranking": ranked.summary},
         warnings=(results.dataset.warnings if results else [])
+        + (_items_failed(results) if results else [])
         + ranked.warnings
         + finetune_warnings,
         reproducibility=judging.reproducibility(ctx, dataset_sha),
     )
+
+
+def _items_failed(results: EvalResults) -> list[str]:
+    """A model that got no output for some items is scored on the others: say so, or its
+    score reads as measured on the whole dataset."""
+    from llmselect.selection import sentences
+
+    items = results.dataset.items
+    return [
+        sentences.items_failed(name, model.failed, items)
+        for name, model in results.models.items()
+        if model.failed
+    ]
 
 
 def _evaluate(

@@ -11,6 +11,13 @@ NOTHING_MEASURED = (
 )
 
 
+def items_failed(model: str, failed: int, items: int) -> str:
+    return (
+        f"{model}: {failed} of {items} items got no usable output, so its scores rest on the "
+        f"other {items - failed}; rerun `select` to retry them"
+    )
+
+
 def qualified(count: int, of: int) -> str:
     return f"{count} of {of} models meet every constraint"
 
