@@ -1,9 +1,10 @@
 """The result store on a PostgreSQL server: one store a team shares, many writers at once.
 
 The tables and keys are SQLite's (`store`), so a study resumes, reuses and scores the same way
-on both. What differs is how writers meet: every write is one short transaction, an output
-already stored is left as it is (`ON CONFLICT DO NOTHING`), and the rows of a batch are written
-in key order, so two writers of the same keys wait for each other instead of deadlocking. The
+on both. What differs is how writers meet: every write is one statement, so one short
+transaction and one round trip to the server; an output already stored is left as it is (`ON
+CONFLICT DO NOTHING`); and the rows of a batch are written in key order, so two writers of the
+same keys wait for each other instead of deadlocking. The
 schema is created and migrated under an advisory lock, so two processes opening a new store at
 once do not race. A connection the server dropped (a restart, a proxy's idle timeout) is opened
 again once, and the statement rerun: every statement here may run twice. A password in the URL
@@ -129,9 +130,23 @@ ON CONFLICT (backend, dataset_sha256, settings, who) DO UPDATE SET
     last_run = excluded.last_run
 """
 
-INSERT = (
-    f"INSERT INTO samples ({COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "  # noqa: S608
+SAMPLE_TYPES = ("text",) * 6 + ("int", "int", "float8", "float8", "int")
+"""The PostgreSQL types of `COLUMNS`, in order."""
+
+# One statement, so one round trip: the batch's failures cleared and its outputs inserted, in
+# the order given (key order), each an array of one column.
+PUT = (
+    "WITH cleared AS (DELETE FROM failures WHERE cache_key = ANY(%s)) "  # noqa: S608
+    f"INSERT INTO samples ({COLUMNS}) SELECT {COLUMNS} FROM unnest("
+    + ", ".join(f"%s::{kind}[]" for kind in SAMPLE_TYPES)
+    + f") WITH ORDINALITY AS batch ({COLUMNS}, position) ORDER BY position "
     "ON CONFLICT (cache_key) DO NOTHING"
+)
+
+PUT_PROMPTS = (
+    "INSERT INTO prompts (source_key, prompt) SELECT source_key, prompt "
+    "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS batch (source_key, prompt, position) "
+    "ORDER BY position ON CONFLICT (source_key) DO NOTHING"
 )
 
 PG_TYPES = {"INTEGER": "INTEGER", "TEXT": "TEXT"}
@@ -226,7 +241,7 @@ class PostgresStore(Store):
     def _connect(self) -> psycopg.Connection[Any]:
         pg = _psycopg()
         try:
-            # Autocommit: a read is its own statement; writes open a transaction (`_run`).
+            # Autocommit: each statement is its own transaction (every write here is one).
             conn: psycopg.Connection[Any] = pg.connect(
                 self.url, autocommit=True, connect_timeout=self.connect_timeout_s
             )
@@ -260,17 +275,15 @@ class PostgresStore(Store):
         assert row is not None
         return int(row[0])
 
-    def _run(self, work: Callable[[psycopg.Connection[Any]], T], *, write: bool = True) -> T:
-        """Run `work` (in one transaction if it writes); again if it lost a deadlock or a
-        serialization race, or on a new connection if the server dropped this one."""
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run `work`, one statement (its own transaction: the connection autocommits); again
+        if it lost a deadlock or a serialization race, or on a new connection if the server
+        dropped this one."""
         pg = _psycopg()
         reconnected = False
         for attempt in range(RETRIES):
             try:
-                if not write:
-                    return work(self.conn)
-                with self.conn.transaction():
-                    return work(self.conn)
+                return work(self.conn)
             except (pg.errors.DeadlockDetected, pg.errors.SerializationFailure):
                 if attempt == RETRIES - 1:
                     raise
@@ -282,14 +295,11 @@ class PostgresStore(Store):
                 reconnected = True
         raise AssertionError("unreachable")
 
-    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        return self._run(work)
-
     def _in(self, query: str, keys: list[str]) -> list[tuple[Any, ...]]:
         """Rows of `query` (with one `= ANY(%s)` for the keys), asked in chunks."""
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(keys), 5000):
-            rows += self._run(_select_any(query, keys[start : start + 5000]), write=False)
+            rows += self._run(_select_any(query, keys[start : start + 5000]))
         return rows
 
     def done(self, keys: list[str]) -> set[str]:
@@ -300,33 +310,26 @@ class PostgresStore(Store):
 
     def put(self, samples: list[Sample]) -> None:
         """Save outputs in one transaction; a key already stored is left as it is."""
+        if not samples:
+            return
         ordered = sorted(samples, key=lambda s: s.cache_key)  # one lock order for every writer
-        rows = [
-            (
-                s.cache_key,
-                s.model,
-                s.item_id,
-                s.prompt,
-                s.output,
-                json.dumps(s.loglikelihoods) if s.loglikelihoods is not None else None,
-                s.prompt_tokens,
-                s.output_tokens,
-                s.seconds,
-                s.ttft_s,
-                s.batch_rows,
-            )
-            for s in ordered
-        ]
-
-        def write(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                "DELETE FROM failures WHERE cache_key = ANY(%s)", ([s.cache_key for s in ordered],)
-            )
-            with conn.cursor() as cursor:
-                cursor.executemany(INSERT, rows)
-
-        if rows:
-            self._write(write)
+        columns = (
+            [s.cache_key for s in ordered],
+            [s.model for s in ordered],
+            [s.item_id for s in ordered],
+            [s.prompt for s in ordered],
+            [s.output for s in ordered],
+            [
+                json.dumps(s.loglikelihoods) if s.loglikelihoods is not None else None
+                for s in ordered
+            ],
+            [s.prompt_tokens for s in ordered],
+            [s.output_tokens for s in ordered],
+            [s.seconds for s in ordered],
+            [s.ttft_s for s in ordered],
+            [s.batch_rows for s in ordered],
+        )
+        self._run(lambda conn: conn.execute(PUT, (columns[0], *columns)))
 
     def get(self, keys: list[str]) -> dict[str, Sample]:
         result = {}
@@ -349,7 +352,7 @@ class PostgresStore(Store):
 
     def put_failure(self, failure: Failure) -> None:
         """Record why an item got no output (replacing an earlier reason)."""
-        self._write(
+        self._run(
             lambda conn: conn.execute(
                 "INSERT INTO failures (cache_key, model, item_id, error) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (cache_key) DO UPDATE SET model = excluded.model, "
@@ -374,7 +377,7 @@ class PostgresStore(Store):
             info.engine,
             info.peak_memory_bytes,
         )
-        self._write(lambda conn: conn.execute(UPSERT_RUN, row))
+        self._run(lambda conn: conn.execute(UPSERT_RUN, row))
 
     def run_info(self, backend: str, settings: dict[str, Any]) -> RunInfo | None:
         row = self._run(
@@ -383,7 +386,6 @@ class PostgresStore(Store):
                 "WHERE backend = %s AND settings = %s",
                 (backend, settings_key(settings)),
             ).fetchone(),
-            write=False,
         )
         if row is None:
             return None
@@ -395,31 +397,21 @@ class PostgresStore(Store):
 
     def put_prompts(self, prompts: dict[str, str]) -> None:
         rows = sorted(prompts.items())
-
-        def write(conn: psycopg.Connection[Any]) -> None:
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO prompts (source_key, prompt) VALUES (%s, %s) "
-                    "ON CONFLICT (source_key) DO NOTHING",
-                    rows,
-                )
-
         if rows:
-            self._write(write)
+            sources, texts = [k for k, _ in rows], [v for _, v in rows]
+            self._run(lambda conn: conn.execute(PUT_PROMPTS, (sources, texts)))
 
     def put_record(self, record: RunRecord) -> None:
         row = _record_row(record)
-        self._write(lambda conn: conn.execute(UPSERT_RECORD, row))
+        self._run(lambda conn: conn.execute(UPSERT_RECORD, row))
 
     def records(self) -> list[RunRecord]:
         query = f"SELECT {RECORD_COLUMNS} FROM run_records ORDER BY last_run DESC, model"  # noqa: S608
-        return [
-            _record(row) for row in self._run(lambda c: c.execute(query).fetchall(), write=False)
-        ]
+        return [_record(row) for row in self._run(lambda c: c.execute(query).fetchall())]
 
     def count(self) -> int:
         query = "SELECT COUNT(*) FROM samples"
-        row = self._run(lambda conn: conn.execute(query).fetchone(), write=False)
+        row = self._run(lambda conn: conn.execute(query).fetchone())
         return int(row[0]) if row else 0
 
     def close(self) -> None:
