@@ -200,3 +200,15 @@ def test_a_connection_the_server_dropped_is_opened_again(pg_url: str) -> None:
         assert store.count() == 2  # a read reconnects too
     finally:
         store.close()
+
+
+def test_without_the_driver_the_error_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as on an install without the extra
+    with pytest.raises(LLMSelectError) as missing:
+        open_store("postgresql://team@db/results")
+    assert "needs psycopg" in str(missing.value)
+    assert 'pip install "llmselect[postgres]"' in str(missing.value)

@@ -17,7 +17,7 @@ from openai_server import FakeServer, write_study
 from typer.testing import CliRunner
 
 from llmselect.cli import app
-from postgres_server import PostgresServer
+from postgres_server import PASSWORD, PostgresServer
 
 runner = CliRunner()
 
@@ -159,22 +159,33 @@ def test_the_study_names_the_store_and_fresh_leaves_a_shared_one_alone(
     postgres_server: PostgresServer,
     pg_url: str,
 ) -> None:
-    """`store:` in the study; the password in it is never printed nor written to results."""
+    """`store:` in the study, its password from PGPASSWORD: never printed nor written; a
+    password in the study itself is refused, with the file, line and field."""
+    password = postgres_server.password
+    bare = pg_url.replace(f":{password}@", "@")
+    env = {"PGPASSWORD": password}
     with FakeServer(slow_s=0) as server:
         study = write_study(tmp_path, server.url, n=5)
         spec = json.loads(study.read_text())
-        study.write_text(json.dumps(spec | {"store": pg_url}))
-        results = eval_json(study, tmp_path / "o")
+        study.write_text(json.dumps(spec | {"store": bare}))
+        results = eval_json(study, tmp_path / "o", env=env)
         assert results["models"]["api"]["metrics"]["exact_match"]["n"] == 5
         assert rows(pg_url, "SELECT COUNT(*) FROM samples") == [(5,)]
 
-        fresh = runner.invoke(app, ["eval", str(study), "--out", str(tmp_path / "o"), "--fresh"])
-    assert fresh.exit_code == 2
-    assert "shared PostgreSQL store" in fresh.stderr and "left as it is" in fresh.stderr
-    assert rows(pg_url, "SELECT COUNT(*) FROM samples") == [(5,)]  # nothing deleted
+        args = ["eval", str(study), "--out", str(tmp_path / "o")]
+        fresh = runner.invoke(app, [*args, "--fresh"], env=env)
+        assert fresh.exit_code == 2
+        assert "shared PostgreSQL store" in fresh.stderr and "left as it is" in fresh.stderr
+        assert rows(pg_url, "SELECT COUNT(*) FROM samples") == [(5,)]  # nothing deleted
+
+        study.write_text(json.dumps(spec, indent=1)[:-2] + f',\n "store": "{pg_url}"\n}}')
+        refused = runner.invoke(app, args)
+    assert refused.exit_code == 1
+    line = study.read_text().splitlines().index(f' "store": "{pg_url}"') + 1
+    assert f"study.yaml:{line}: store:" in refused.stderr and "PGPASSWORD" in refused.stderr
     written = "".join(p.read_text() for p in (tmp_path / "o").iterdir() if p.is_file())
-    for text in (fresh.output, written):
-        assert postgres_server.password not in text
+    for text in (fresh.output, refused.output, written):
+        assert password not in text
 
 
 def test_runs_of_a_sqlite_store_and_a_store_that_is_not_there(tmp_path: Path) -> None:
@@ -219,12 +230,14 @@ def test_select_measures_into_the_shared_store_and_reuses_it(tmp_path: Path, pg_
         assert first.exit_code == 0, first.output
         assert server.requests == items
 
-        study_file.write_text(yaml.safe_dump(study | {"store": pg_url}))
-        second = runner.invoke(app, [*args, "--out", str(tmp_path / "elsewhere")])
+        bare = pg_url.replace(f":{PASSWORD}@", "@")  # its password from PGPASSWORD
+        study_file.write_text(yaml.safe_dump(study | {"store": bare}))
+        again = [*args, "--out", str(tmp_path / "elsewhere")]
+        second = runner.invoke(app, again, env={"PGPASSWORD": PASSWORD})
         assert second.exit_code == 0, second.output
         assert server.requests == items  # every output came from the store
 
-        fresh = runner.invoke(app, [*args, "--fresh"])
+        fresh = runner.invoke(app, [*args, "--fresh"], env={"PGPASSWORD": PASSWORD})
     assert fresh.exit_code == 2 and "shared PostgreSQL store" in fresh.output
     assert not (tmp_path / "study" / "selection" / "evaluation" / "store.sqlite").exists()
     assert rows(pg_url, "SELECT COUNT(*) FROM samples") == [(items,)]

@@ -273,6 +273,21 @@ def redact_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def study_store(value: str | None) -> str | None:
+    """A study's `store:`, refused if it holds a password: the study file is shared, copied
+    into the selection report, and read by everyone who runs it."""
+    if value is None or not is_database_url(value):
+        return value
+    parts = urlsplit(value)
+    if parts.password or any(k.lower() == "password" for k, _ in parse_qsl(parts.query)):
+        raise ValueError(
+            "holds a password, which the study file would share with everyone who reads it and "
+            "the report would copy: leave it out of the URL and put it in PGPASSWORD or "
+            "~/.pgpass"
+        )
+    return value
+
+
 FRESH_SHARED_HINT = (
     "drop --fresh to reuse what is stored; to measure again, use a store of your own "
     "(--store PATH.sqlite) or change the study's settings (they are part of each item's key)"

@@ -28,6 +28,7 @@ from pydantic import (
 
 from llmselect.evaluation.datasets import MAX_LINE_BYTES, FieldMap
 from llmselect.evaluation.executors import ExecutorSpec
+from llmselect.evaluation.store import study_store
 from llmselect.yamlfile import load_yaml, validate
 
 
@@ -191,6 +192,11 @@ class EvalStudy(Strict):
     @classmethod
     def _metric_shorthand(cls, value: Any) -> Any:
         return metric_shorthand(value)
+
+    @field_validator("store")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        return study_store(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> EvalStudy:

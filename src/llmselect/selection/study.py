@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmselect.catalog.schema import Kind
 from llmselect.evaluation.executors import ExecutorSpec
+from llmselect.evaluation.store import study_store
 from llmselect.evaluation.study import (
     Candidate,
     DatasetSpec,
@@ -195,6 +196,11 @@ class SelectStudy(Strict):
     @classmethod
     def _metric_shorthand(cls, value: Any) -> Any:
         return metric_shorthand(value)
+
+    @field_validator("store")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        return study_store(value)
 
     @field_validator("hardware")
     @classmethod
