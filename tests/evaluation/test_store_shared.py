@@ -188,11 +188,18 @@ def test_the_study_names_the_store_and_fresh_leaves_a_shared_one_alone(
         assert password not in text
 
 
-def test_runs_of_a_sqlite_store_and_a_store_that_is_not_there(tmp_path: Path) -> None:
+def test_runs_of_a_sqlite_store_and_a_store_that_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQLite `store:` in the study is relative to the study file, wherever eval runs from."""
     with FakeServer(slow_s=0) as server:
         study = write_study(tmp_path, server.url, n=4)
+        study.write_text(json.dumps(json.loads(study.read_text()) | {"store": "kept/s.sqlite"}))
+        monkeypatch.chdir(tmp_path.parent)
         eval_json(study, tmp_path / "o", "--no-record")
-    listed = runner.invoke(app, ["runs", "list", "--store", str(tmp_path / "o" / "store.sqlite")])
+    assert not (tmp_path / "o" / "store.sqlite").exists()
+    monkeypatch.setenv("LLMSELECT_STORE", str(tmp_path / "kept" / "s.sqlite"))
+    listed = runner.invoke(app, ["runs", "list"])
     assert listed.exit_code == 0, listed.output
     assert "4/4" in listed.stdout
     missing = runner.invoke(app, ["runs", "list", "--store", str(tmp_path / "nope.sqlite")])
