@@ -212,3 +212,37 @@ def test_without_the_driver_the_error_says_which_extra_to_install(
         open_store("postgresql://team@db/results")
     assert "needs psycopg" in str(missing.value)
     assert 'pip install "llmselect[postgres]"' in str(missing.value)
+
+
+def test_a_team_member_without_create_rights_uses_a_store_the_owner_made(
+    postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """The owner's first open creates the tables; a member granted only rows reads and writes
+    them (PostgreSQL 15 lets no one but the owner create tables in `public`)."""
+    import psycopg
+
+    database = pg_url.rsplit("/", 1)[1]
+    member = f"member_{database}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {member} LOGIN PASSWORD 'member-pw'")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    member_url = f"postgresql://{member}:member-pw@127.0.0.1:{postgres_server.port}/{database}"
+    with pytest.raises(LLMSelectError) as refused:  # an empty database: nothing to use yet
+        open_store(member_url)
+    assert "as the database's owner" in str(refused.value)
+    assert "member-pw" not in str(refused.value)
+
+    open_store(pg_url).close()  # the owner's first open
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {member}"
+        )
+    store = open_store(member_url)
+    try:
+        store.put_failure(Failure(cache_key="a", model="m", item_id="a", error="e"))
+        store.put([sample("a")])
+        store.put_run("be", {}, RunInfo(device="cpu"))
+        store.put_prompts({"s": "p"})
+        assert store.done(["a"]) == {"a"} and store.failures(["a"]) == {}
+    finally:
+        store.close()

@@ -231,8 +231,9 @@ class PostgresStore(Store):
             raise LLMSelectError(
                 f"cannot create or update the result store's tables: {exc}".strip(),
                 file=self.location,
-                hint="the user needs CREATE on the database's schema (GRANT CREATE ON SCHEMA "
-                "public TO USER), or ask its owner to open it once",
+                hint="the first open creates the tables: do it as the database's owner (or "
+                "GRANT CREATE ON SCHEMA public TO USER), then GRANT SELECT, INSERT, UPDATE, "
+                "DELETE ON ALL TABLES IN SCHEMA public to the team",
             ) from None
         if version > SCHEMA_VERSION:
             self.conn.close()
@@ -250,8 +251,19 @@ class PostgresStore(Store):
         return conn
 
     def _migrate(self) -> int:
-        """Create the tables, add the columns an older store lacks, record the version; under
-        a lock, so concurrent first opens do not race on the catalog."""
+        """The store's schema version, after creating the tables, adding the columns an older
+        store lacks and recording the version, if it is older than this llmselect's; under a
+        lock, so concurrent first opens do not race on the catalog. A current store is only
+        read: a team member with no right to create tables can use it."""
+        current = self.conn.execute(
+            "SELECT CASE WHEN to_regclass('store_meta') IS NULL THEN NULL ELSE 1 END"
+        ).fetchone()
+        if current and current[0]:
+            row = self.conn.execute(
+                "SELECT value FROM store_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if row is not None and int(row[0]) >= SCHEMA_VERSION:
+                return int(row[0])
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             for statement in SCHEMA:
