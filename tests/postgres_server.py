@@ -95,7 +95,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             pytest.fail(reason + ", and LLMSELECT_REQUIRE_POSTGRES=1 asks for it")
         pytest.skip(reason)
     user = _run_as()
-    root = Path(tempfile.mkdtemp(prefix="llmselect-pg-"))
+    # In /tmp, not $TMPDIR: the server's user must reach it, and a socket path must be short.
+    root = Path(tempfile.mkdtemp(prefix="llmselect-pg-", dir="/tmp"))
     data, sockets, log = root / "data", root / "sockets", root / "server.log"
     sockets.mkdir()
     pwfile = root / "pw"
