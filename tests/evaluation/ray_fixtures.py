@@ -7,7 +7,9 @@ dashboard, which Ray's state API (`ray.util.state`) reads to find a unit's worke
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,25 +27,58 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def start_cluster(
+    workers: int,
+    *,
+    head_cpus: float,
+    worker_cpus: float,
+    dashboard: bool = False,
+    attempts: int = 3,
+) -> Any:
+    """A `ray.cluster_utils.Cluster` of a head and `workers` nodes, this process connected.
+
+    A raylet waits 30 s for its agents (Python processes) to say their ports, and the driver as
+    long for the node to register; on a machine whose few cores are busy with other work that
+    can run out. Each try that times out is cleaned up (the processes it started are ended) and
+    the cluster started again, after a pause."""
+    import psutil
+    import ray
+    from ray.cluster_utils import Cluster
+
+    # How long a raylet waits for its agents' ports before it ends its node (Ray's default: 30 s).
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    for attempt in range(attempts):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            head: dict[str, Any] = {
+                "num_cpus": head_cpus,
+                "include_dashboard": dashboard,
+                "object_store_memory": OBJECT_STORE_BYTES,
+            }
+            if dashboard:
+                head["dashboard_port"] = _free_port()
+            cluster: Any = Cluster(initialize_head=True, head_node_args=head)
+            for _ in range(workers):
+                cluster.add_node(num_cpus=worker_cpus, object_store_memory=OBJECT_STORE_BYTES)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, logging_level="error", log_to_driver=False)
+            return cluster
+        except Exception:
+            for process in psutil.Process().children(recursive=True):
+                if process.pid not in before:
+                    process.kill()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(10)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(request: pytest.FixtureRequest) -> Iterator[str]:
     """The cluster's address (what `--ray` takes); this process is connected to it."""
     ray = pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
     if not _started:
-        cluster: Any = Cluster(
-            initialize_head=True,
-            head_node_args={
-                "num_cpus": 1,
-                "object_store_memory": OBJECT_STORE_BYTES,
-                "include_dashboard": True,
-                "dashboard_port": _free_port(),
-            },
-        )
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, logging_level="error", log_to_driver=False)
+        cluster = start_cluster(1, head_cpus=1, worker_cpus=1, dashboard=True)
         _started.append(cluster)
 
         def stop() -> None:

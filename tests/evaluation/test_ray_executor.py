@@ -107,7 +107,7 @@ def test_a_candidate_no_node_can_hold_is_reported_before_anything_runs(
         assert server.requests == 0
     assert result.exit_code == 1
     assert "candidate 'api' needs 8 CPUs on one node (an HTTP client)" in result.stderr
-    assert "the largest node of the cluster has 0 GPUs and 1 CPUs" in result.stderr
+    assert "the largest node of the cluster has 0 GPUs and 1 CPU" in result.stderr
 
 
 def test_gpus_come_from_the_sizing_stage(tiny_models: tuple[Path, Path]) -> None:
@@ -119,7 +119,7 @@ def test_gpus_come_from_the_sizing_stage(tiny_models: tuple[Path, Path]) -> None
     check_capacity({"tiny": one}, nodes)
     with pytest.raises(LLMSelectError) as error:
         check_capacity({"big": Needs(cpus=1, gpus=4, why="bf16 on H100")}, nodes)
-    assert "needs 4 GPUs and 1 CPUs on one node (bf16 on H100)" in error.value.message
+    assert "needs 4 GPUs and 1 CPU on one node (bf16 on H100)" in error.value.message
     assert "2 GPUs" in error.value.message
 
 
@@ -132,3 +132,25 @@ def test_the_study_names_its_executor(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(study), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0
     assert "executor.shards" in result.stderr and "study.yaml" in result.stderr
+
+
+def test_an_api_key_stays_in_the_environment_it_is_in(
+    tmp_path: Path, ray_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's key is not copied into the tasks or Ray's runtime environment (which Ray
+    keeps in its control store and shows in the dashboard): workers use their own nodes'
+    environment, here one without a key, and the key is written nowhere in Ray's session."""
+    secret = "sk-driver-only-7f3a9c"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    with FakeServer() as server:
+        study = write_study(tmp_path, server.url, n=4)
+        result = runner.invoke(
+            app, ["eval", str(study), "--out", str(tmp_path / "out"), "--ray", ray_cluster]
+        )
+        assert result.exit_code == 0, result.output
+        assert server.authorization == [None] * 4
+    ray: Any = pytest.importorskip("ray")
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    written = [p for p in session.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert written == []
+    assert not [p for p in (tmp_path / "out").iterdir() if secret.encode() in p.read_bytes()]

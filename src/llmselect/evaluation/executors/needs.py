@@ -116,11 +116,17 @@ def check_capacity(needs: dict[str, Needs], nodes: list[Node]) -> None:
     for name, need in needs.items():
         if any(n.cpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
             continue
-        what = f"{need.gpus:g} GPUs and {need.cpus:g} CPUs" if need.gpus else f"{need.cpus:g} CPUs"
+        what = _count(need.cpus, "CPU")
+        if need.gpus:
+            what = f"{_count(need.gpus, 'GPU')} and {what}"
         raise LLMSelectError(
             f"candidate {name!r} needs {what} on one node ({need.why}); the largest node of the "
-            f"cluster has {most_gpus:g} GPUs and {most_cpus:g} CPUs",
+            f"cluster has {_count(most_gpus, 'GPU')} and {_count(most_cpus, 'CPU')}",
             field=f"candidates.{name}",
             hint="add a node that large to the cluster, or leave the candidate out; nothing "
             "has run yet",
         )
+
+
+def _count(value: float, unit: str) -> str:
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")

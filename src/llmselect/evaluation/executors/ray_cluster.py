@@ -109,8 +109,9 @@ class RayExecutor:
                     except StopIteration:
                         del running[generator]
                         continue
-                    except ray.exceptions.RayTaskError:
-                        raise  # a bug in the unit itself: its traceback says where
+                    except ray.exceptions.RayTaskError as exc:
+                        # The unit raised (not an LLMSelectError: those come as data).
+                        raise _failed(unit, exc) from exc
                     except ray.exceptions.RayError as exc:
                         del running[generator]
                         left = recorder.unstored(unit.work, unit.items)
@@ -261,6 +262,17 @@ def run_unit(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 "hint": exc.hint,
             }
         }
+
+
+def _failed(unit: Unit, exc: Exception) -> LLMSelectError:
+    cause = getattr(exc, "cause", None) or exc
+    where = f" on node {unit.record.node_ip}" if unit.record.node_ip else ""
+    return LLMSelectError(
+        f"unit {unit.shard} of candidate {unit.record.candidate!r} failed{where}: "
+        f"{type(cause).__name__}: {str(cause).splitlines()[0][:300] if str(cause) else ''}",
+        hint="what it produced is stored: rerun to resume; `llmselect --debug` shows the "
+        "worker's traceback",
+    )
 
 
 def _died(unit: Unit, exc: Exception, retries: int) -> LLMSelectError:
