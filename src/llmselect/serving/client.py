@@ -38,7 +38,8 @@ class RequestSettings:
     fixed_output: bool = True
     """Ask the server to generate exactly `max_tokens` (vLLM's and llama.cpp's `ignore_eos`,
     and `min_tokens`), so every request decodes as long as the load asks."""
-    temperature: float = 0.0
+    temperature: float | None = 0.0
+    """None: the server's default."""
     timeout_s: float = 60.0
     api_key: str | None = None
 
@@ -46,10 +47,11 @@ class RequestSettings:
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
         if self.endpoint == "chat":
             body["messages"] = [{"role": "user", "content": prompt}]
         else:

@@ -1,0 +1,241 @@
+"""llmselect bench against guidellm: the same server, the same prompts, the same concurrency.
+
+The server is llama-cpp-python's OpenAI-compatible server on a tiny GGUF built here (or a GGUF
+given with --model), one request at a time as that server works (`--interrupt_requests
+false`). At each concurrency, rounds alternate: llmselect's load generator, then guidellm (its
+own venv: guidellm is not a dependency of llmselect; `python -m venv /tmp/guidellm-venv &&
+/tmp/guidellm-venv/bin/pip install guidellm`), each sending the same prompts (a file of them,
+written once) for the same number of requests, no warm-up, with the same request body
+(`max_tokens`, `ignore_eos`, the server's default temperature). The table shows the medians
+over rounds, and llmselect / guidellm. Target (issue 17): within 10%.
+
+Definitions line up as follows: TTFT is the same in both. guidellm's "ITL" is per request
+(latency - TTFT) / (output tokens - 1), which llmselect calls TPOT (vLLM's name); llmselect's
+own ITL (the gaps between streamed tokens, pooled) is shown beside it. Output tokens/s: each
+tool's tokens over its run's time. guidellm counts a request's output tokens from the server's
+usage, and llama-cpp-python reports none in a stream, so guidellm falls back to the tokens asked
+for; llmselect counts the streamed chunks, which are exactly the server's tokens (its
+`completion_tokens` for the same request unstreamed). Both counts are shown.
+
+    .venv/bin/python benchmarks/bench_vs_guidellm.py [--guidellm PATH] [--concurrency 1,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from llmselect.serving import GivenPrompts, Level, RequestSettings, run_level, summarize
+from llmselect.serving.prompts import SyntheticPrompts, parse_lengths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+LOOPBACK = ROOT / "tests" / "serving" / "loopback_server.py"
+
+
+def small_gguf(path: Path) -> Path:
+    """A small random Llama (hidden 512, 6 layers, about 80 MB of F32): big enough that its
+    decoding, not the clients, takes the time; built with the tests' tiny-GGUF writer."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tiny_gguf
+
+    tiny_gguf.HIDDEN, tiny_gguf.LAYERS, tiny_gguf.HEADS, tiny_gguf.KV_HEADS = 512, 6, 8, 4
+    tiny_gguf.FFN, tiny_gguf.CONTEXT = 1536, 1024
+    return tiny_gguf.write_tiny_gguf(path, seed=0)
+
+
+def start_server(command: list[str], port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/v1/models", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"the server did not start: {log.read_text()[-2000:]}")
+
+
+def llmselect_run(url: str, prompts: list[str], concurrency: int, tokens: int) -> dict[str, float]:
+    settings = RequestSettings(
+        model="tiny", max_tokens=tokens, fixed_output=False, temperature=None, timeout_s=120
+    )
+    level = Level("concurrency", concurrency=concurrency, requests=len(prompts), warmup=0)
+    records = asyncio.run(run_level(url, settings, level, GivenPrompts(prompts, seed=0)))
+    summary = summarize(records, profile="concurrency", concurrency=concurrency)
+    assert summary.errors == 0, summary.error_kinds
+    return {
+        "ttft_ms": (summary.ttft_s.p50 or 0) * 1000,
+        "itl_ms": (summary.tpot_s.p50 or 0) * 1000,
+        "gaps_ms": (summary.itl_s.p50 or 0) * 1000,
+        "tokens_per_s": summary.output_tokens_per_s,
+        "requests_per_s": summary.requests_per_s,
+        "tokens_per_request": summary.output_tokens / summary.completed,
+    }
+
+
+def guidellm_run(
+    guidellm: str, url: str, data: Path, requests: int, concurrency: int, tokens: int, out: Path
+) -> dict[str, float]:
+    command = [
+        guidellm, "run",
+        "--backend",
+        f"kind=openai_http,target={url},model=tiny,request_format=/v1/completions,"
+        f"validate_backend=false,max_tokens={tokens}",
+        "--profile", f"kind=concurrent,streams={concurrency}",
+        "--constraint", f"kind=max_requests,count={requests}",
+        "--data", f"kind=json_file,path={data}",
+        "--output", f"kind=json,path={out}",
+        "--disable-console",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"guidellm failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    metrics: dict[str, Any] = json.loads(out.read_text())["benchmarks"][0]["metrics"]
+
+    def median(name: str) -> float:
+        return float(metrics[name]["successful"]["median"])
+
+    completed = metrics["request_totals"]["successful"]
+    assert completed == requests, metrics["request_totals"]
+    return {
+        "ttft_ms": median("time_to_first_token_ms"),
+        "itl_ms": median("inter_token_latency_ms"),
+        "tokens_per_s": float(metrics["output_tokens_per_second"]["successful"]["mean"]),
+        "requests_per_s": float(metrics["requests_per_second"]["successful"]["mean"]),
+        "tokens_per_request": median("output_token_count"),
+    }
+
+
+def server_command(kind: str, model: Path | None, work: Path, port: int) -> list[str]:
+    if kind == "loopback":
+        # Answers like vLLM: usage in the stream, first token after 50 ms, then one every 10 ms.
+        return [
+            sys.executable, str(LOOPBACK), "--port", str(port), "--usage",
+            "--ttft", "0.05", "--token-delay", "0.01",
+        ]  # fmt: skip
+    model = model or small_gguf(work / "small.gguf")
+    return [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
+        "--interrupt_requests", "false", "--n_threads", "1",
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--guidellm",
+        default=os.environ.get("GUIDELLM", "/tmp/guidellm-venv/bin/guidellm"),  # noqa: S108
+    )
+    parser.add_argument("--server", choices=("llama-cpp", "loopback"), default="llama-cpp")
+    parser.add_argument("--model", type=Path, help="a GGUF file (default: a small one, built)")
+    parser.add_argument("--concurrency", default="1,4")
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--prompt-tokens", type=int, default=32)
+    parser.add_argument("--output-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not Path(args.guidellm).exists():
+        raise SystemExit(
+            f"no guidellm at {args.guidellm}: python -m venv VENV && VENV/bin/pip install "
+            "guidellm, then give --guidellm VENV/bin/guidellm"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        prompts = SyntheticPrompts(parse_lengths(str(args.prompt_tokens)), seed=0).take(
+            args.requests
+        )
+        data = work / "prompts.jsonl"
+        data.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+        port = _port()
+        command = server_command(args.server, args.model, work, port)
+        server, url = start_server(command, port, work / "server.log")
+        results: dict[int, dict[str, list[dict[str, float]]]] = {}
+        try:
+            for concurrency in [int(c) for c in args.concurrency.split(",")]:
+                runs: dict[str, list[dict[str, float]]] = {"llmselect": [], "guidellm": []}
+                for round_ in range(args.rounds):
+                    runs["llmselect"].append(
+                        llmselect_run(url, prompts, concurrency, args.output_tokens)
+                    )
+                    runs["guidellm"].append(
+                        guidellm_run(
+                            args.guidellm,
+                            url,
+                            data,
+                            args.requests,
+                            concurrency,
+                            args.output_tokens,
+                            work / f"g-{concurrency}-{round_}.json",
+                        )
+                    )
+                results[concurrency] = runs
+        finally:
+            server.terminate()
+            server.wait()
+    table = Table(
+        title=f"llmselect vs guidellm: {args.server} server, {args.requests} "
+        f"requests of {args.prompt_tokens} words and {args.output_tokens} tokens; medians of "
+        f"{args.rounds} rounds"
+    )
+    for name in ("concurrency", "figure", "llmselect", "guidellm", "ratio"):
+        table.add_column(name, justify="right" if name != "figure" else "left")
+    worst = 0.0
+    for concurrency, runs in results.items():
+
+        def med(tool: str, key: str, runs: dict[str, list[dict[str, float]]] = runs) -> float:
+            return statistics.median(r[key] for r in runs[tool])
+
+        for label, key in (
+            ("TTFT p50 ms", "ttft_ms"),
+            ("ITL p50 ms (per request)", "itl_ms"),
+            ("output tokens/s", "tokens_per_s"),
+            ("requests/s", "requests_per_s"),
+        ):
+            ratio = med("llmselect", key) / med("guidellm", key)
+            worst = max(worst, abs(ratio - 1))
+            table.add_row(
+                str(concurrency),
+                label,
+                f"{med('llmselect', key):.2f}",
+                f"{med('guidellm', key):.2f}",
+                f"{ratio:.3f}",
+            )
+        table.add_row(
+            "", "tokens per request (counted)",
+            f"{med('llmselect', 'tokens_per_request'):.1f}",
+            f"{med('guidellm', 'tokens_per_request'):.1f}", "",
+        )  # fmt: skip
+        table.add_row(
+            "", "llmselect ITL p50 ms (token gaps)", f"{med('llmselect', 'gaps_ms'):.2f}", "", ""
+        )
+    Console(width=120).print(table)
+    verdict = "met" if worst <= 0.10 else "MISSED"
+    print(f"largest difference {worst:.1%}; target (within 10%): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
