@@ -7,7 +7,6 @@ dashboard, which Ray's state API (`ray.util.state`) reads to find a unit's worke
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -37,16 +36,14 @@ def start_cluster(
 ) -> Any:
     """A `ray.cluster_utils.Cluster` of a head and `workers` nodes, this process connected.
 
-    A raylet waits 30 s for its agents (Python processes) to say their ports, and the driver as
-    long for the node to register; on a machine whose few cores are busy with other work that
-    can run out. Each try that times out is cleaned up (the processes it started are ended) and
-    the cluster started again, after a pause."""
+    A raylet waits about 15 s for its agents (Python processes) to say their ports, and ends its
+    node if they have not; on a machine whose few cores are busy with other work, starting them
+    can take longer (seen here at a load of 8 on 2 cores). Each try that times out is cleaned
+    up (the processes it started are ended) and the cluster started again, after a pause."""
     import psutil
     import ray
     from ray.cluster_utils import Cluster
 
-    # How long a raylet waits for its agents' ports before it ends its node (Ray's default: 30 s).
-    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
     for attempt in range(attempts):
         before = {p.pid for p in psutil.Process().children(recursive=True)}
         try:
