@@ -154,3 +154,34 @@ def test_an_api_key_stays_in_the_environment_it_is_in(
     written = [p for p in session.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert written == []
     assert not [p for p in (tmp_path / "out").iterdir() if secret.encode() in p.read_bytes()]
+
+
+def test_pending_items_are_cut_into_even_shards_and_ray_keeps_the_studys_settings() -> None:
+    from llmselect.evaluation.datasets import Item
+    from llmselect.evaluation.executors import CandidateWork, choose_executor
+    from llmselect.evaluation.executors.ray_cluster import shards
+    from llmselect.evaluation.study import Candidate
+
+    items = [Item(id=f"i{n}", input="x", line=n + 1) for n in range(10)]
+    work = CandidateWork(
+        candidate=Candidate(name="api", openai="http://127.0.0.1:9/v1", model="m"),
+        backend="openai:...",
+        pending=items,
+        prompts={i.id: "x" for i in items},
+        keys={i.id: i.id for i in items},
+        total=12,
+        stored=2,
+        file="data.jsonl",
+    )
+    cut = shards(work, Needs(cpus=0.25), size=4)
+    assert [len(u.items) for u in cut] == [4, 4, 2]
+    assert [i.id for u in cut for i in u.items] == [i.id for i in items]  # each item once
+    assert [len(u.items) for u in shards(work, Needs(cpus=1), size=250)] == [10]
+    assert shards(CandidateWork(**{**work.__dict__, "pending": []}), Needs(cpus=1), 4) == []
+
+    study = ExecutorSpec(ray="auto", shard_items=50)
+    assert choose_executor("ray://h:10001", study) == ExecutorSpec(
+        ray="ray://h:10001", shard_items=50
+    )
+    assert choose_executor(None, study) is study
+    assert choose_executor("local", None) == ExecutorSpec(ray="local")
