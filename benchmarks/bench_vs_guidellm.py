@@ -12,10 +12,14 @@ over rounds, and llmselect / guidellm. Target (issue 17): within 10%.
 Definitions line up as follows: TTFT is the same in both. guidellm's "ITL" is per request
 (latency - TTFT) / (output tokens - 1), which llmselect calls TPOT (vLLM's name); llmselect's
 own ITL (the gaps between streamed tokens, pooled) is shown beside it. Output tokens/s: each
-tool's tokens over its run's time. guidellm counts a request's output tokens from the server's
-usage, and llama-cpp-python reports none in a stream, so guidellm falls back to the tokens asked
-for; llmselect counts the streamed chunks, which are exactly the server's tokens (its
+tool's tokens over its run's time. Where the server reports usage in the stream (the loopback
+server, vLLM) both count the same tokens; llama-cpp-python reports none, and then each tool
+counts its own way (llmselect: one per streamed chunk, which is the server's own
 `completion_tokens` for the same request unstreamed). Both counts are shown.
+
+    --server loopback: tests/serving/loopback_server.py, usage reported, 50 ms to the first
+    token and 10 ms a token (the time is the server's sleep, not its CPU); --server llama-cpp
+    (default): llama-cpp-python on a small random GGUF, one thread.
 
     .venv/bin/python benchmarks/bench_vs_guidellm.py [--guidellm PATH] [--concurrency 1,4]
 """

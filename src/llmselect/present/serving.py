@@ -130,8 +130,12 @@ def bench_table(result: BenchResult) -> Screen:
             shown.append(
                 Text.assemble(
                     ("knee: ", "bold"),
-                    (f"{result.knee.concurrency} concurrent requests", "bold green"),
-                    f" meet the targets{miss}",
+                    (
+                        f"{result.knee.concurrency} concurrent "
+                        + ("request" if result.knee.concurrency == 1 else "requests"),
+                        "bold green",
+                    ),
+                    (" meets" if result.knee.concurrency == 1 else " meet") + f" the targets{miss}",
                 )
             )
     if result.engine is not None:

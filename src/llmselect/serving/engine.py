@@ -141,13 +141,14 @@ class EngineServer:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def died(self, what: str) -> EngineError:
+    def died(self, what: str, *, measured: bool = True) -> EngineError:
         """The error for an engine that stopped: its exit code and the tail of its log."""
         code = self._process.poll() if self._process else None
         return EngineError(
             f"{what} (exit code {code}); the last lines of its log {self.log}:\n"
             + log_tail(self.log),
-            hint="read the whole log; the results measured so far are kept",
+            hint="read the whole log"
+            + ("; the results measured so far are kept" if measured else ""),
         )
 
     def wait_healthy(self) -> None:
@@ -156,7 +157,10 @@ class EngineServer:
         with httpx.Client(timeout=2.0) as http:
             while True:
                 if not self.alive:
-                    raise self.died(f"the engine exited before it answered: {self.command[0]}")
+                    raise self.died(
+                        f"the engine exited before it answered: {self.command[0]}",
+                        measured=False,
+                    )
                 if _healthy(http, self.url):
                     self.startup_s = time.perf_counter() - self._started
                     return

@@ -8,6 +8,10 @@ downloaded and no code from the model is run.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +26,19 @@ class Tokenizer(Protocol):
     def decode(self, ids: list[int]) -> str: ...
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved, sink = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(sink, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
+
+
 class GgufTokenizer:
     def __init__(self, path: Path) -> None:
         try:
@@ -34,7 +51,10 @@ class GgufTokenizer:
             ) from exc
         self.name = str(path)
         try:
-            self._llama: Any = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+            with _native_stderr_silenced():  # llama.cpp's context notes, printed from C
+                self._llama: Any = llama_cpp.Llama(
+                    model_path=str(path), vocab_only=True, verbose=False
+                )
         except ValueError as exc:  # llama.cpp could not read it
             raise LLMSelectError(f"not a GGUF model llama.cpp reads: {exc}", file=path) from exc
 
