@@ -7,6 +7,7 @@ dashboard, which Ray's state API (`ray.util.state`) reads to find a unit's worke
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def start_cluster(
             for _ in range(workers):
                 cluster.add_node(num_cpus=worker_cpus, object_store_memory=OBJECT_STORE_BYTES)
             cluster.wait_for_nodes()
-            ray.init(address=cluster.address, logging_level="error", log_to_driver=False)
+            ray.init(address=cluster.address, logging_level=logging.ERROR, log_to_driver=False)
             return cluster
         except Exception:
             for process in psutil.Process().children(recursive=True):
