@@ -229,16 +229,19 @@ def all_layers(arch: Architecture) -> list[LayerWeights]:
     """Every layer's weights, in order. Layers of one kind and routing are alike, so each such
     shape is counted once."""
     require_complete(arch)
-    own = arch.mlp_in_own_blocks
+    own, routed = arch.mlp_in_own_blocks, arch.is_moe
     shapes: dict[tuple[LayerKind, bool, bool], LayerWeights] = {}
     layers = []
     first_moe, step = arch.first_k_dense_replace, arch.moe_layer_step
+    # The rules of Architecture.is_moe_layer and .kv_shared, with the properties they read
+    # taken once rather than per layer (`select` lists the layers of the whole catalog).
+    first_shared = (arch.num_hidden_layers or 0) - arch.num_kv_shared_layers
     for i, kind in enumerate(arch.layer_kinds()):
-        if own:  # the same rule as Architecture.is_moe_layer, without re-reading the kinds
-            moe = arch.is_moe and kind == LayerKind.moe
+        if own:
+            moe = routed and kind == LayerKind.moe
         else:
-            moe = arch.is_moe and i >= first_moe and (i + 1) % step == 0
-        key = (kind, moe, arch.kv_shared(i))
+            moe = routed and i >= first_moe and (i + 1) % step == 0
+        key = (kind, moe, i >= first_shared)
         if key not in shapes:
             shapes[key] = _layer_weights(arch, kind, moe=moe, own=own, shared=key[2])
         layers.append(shapes[key])
@@ -267,14 +270,18 @@ def outside_layers(arch: Architecture) -> tuple[int, int, int]:
     return embedding, head, small
 
 
-def count_params(arch: Architecture) -> ParamCount:
-    layers = all_layers(arch)
-    alike = Counter(layers)
+def count_params(arch: Architecture, layers: list[LayerWeights] | None = None) -> ParamCount:
+    """`layers`: `all_layers(arch)` when the caller has it already."""
+    layers = all_layers(arch) if layers is None else layers
+    # Alike layers are one shared object in `all_layers`: counting by identity spares hashing
+    # every field of every layer, and the sums below come out the same either way.
+    objects = {id(layer): layer for layer in layers}
+    alike = [(objects[i], n) for i, n in Counter(map(id, layers)).items()]
     embedding, head, small = outside_layers(arch)
     outside = embedding + head + small
-    in_layers = sum(n * layer.total for layer, n in alike.items())
-    in_layers_active = sum(n * layer.active for layer, n in alike.items())
-    routed = sum(n * (layer.total - layer.dense) for layer, n in alike.items())
+    in_layers = sum(n * layer.total for layer, n in alike)
+    in_layers_active = sum(n * layer.active for layer, n in alike)
+    routed = sum(n * (layer.total - layer.dense) for layer, n in alike)
     count = max(1, len(layers))
     return ParamCount(
         total=outside + in_layers,
@@ -283,5 +290,5 @@ def count_params(arch: Architecture) -> ParamCount:
         per_layer=round(in_layers / count),
         per_layer_active=round(in_layers_active / count),
         routed_expert_params=routed,
-        moe_layers=sum(n for layer, n in alike.items() if layer.experts),
+        moe_layers=sum(n for layer, n in alike if layer.experts),
     )

@@ -10,6 +10,7 @@ One rule decides the overall verdict (`overall_verdict`), and every caller gets 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Literal
 
 from license_expression import AND, OR, ExpressionError, LicenseSymbol, Licensing
@@ -123,23 +124,16 @@ def judge_license(
 ) -> list[Reason]:
     """Reasons one license (or an SPDX-style `a OR b` / `a AND b` expression) gives;
     `multimodal`: the model reads more than text (some terms apply only then)."""
-    try:
-        parsed = _LICENSING.parse(expression)
-    except ExpressionError:
-        parsed = None
-    if isinstance(parsed, OR):
+    operator, args = _parse(expression)
+    if operator == "or":
         # The user may pick any alternative: the most permissive one decides.
-        options = [
-            judge_license(str(a), profile, origin, multimodal=multimodal) for a in parsed.args
-        ]
+        options = [judge_license(a, profile, origin, multimodal=multimodal) for a in args]
         return min(options, key=lambda reasons: _RANK[worst([r.verdict for r in reasons])])
-    if isinstance(parsed, AND):
+    if operator == "and":
         return [
-            r
-            for arg in parsed.args
-            for r in judge_license(str(arg), profile, origin, multimodal=multimodal)
+            r for arg in args for r in judge_license(arg, profile, origin, multimodal=multimodal)
         ]
-    key = parsed.key if isinstance(parsed, LicenseSymbol) else expression
+    (key,) = args
     lic = load_licenses().get(key.lower())
     if lic is None or key.lower() in ("other", "unknown"):
         what = "has no license information" if key.lower() == "unknown" else "is not in the base"
@@ -152,6 +146,19 @@ def judge_license(
             )
         ]
     return _judge_terms(lic, profile, origin, multimodal)
+
+
+@cache  # the text alone decides the parse: the catalog's few dozen expressions, judged ~1,600 times
+def _parse(expression: str) -> tuple[Literal["or", "and", "license"], tuple[str, ...]]:
+    """`a OR b` -> ("or", its alternatives), `a AND b` -> ("and", its parts), else ("license",
+    the license id); text that does not parse is taken as one id."""
+    try:
+        parsed = _LICENSING.parse(expression)
+    except ExpressionError:
+        parsed = None
+    if isinstance(parsed, OR | AND):
+        return "or" if isinstance(parsed, OR) else "and", tuple(str(a) for a in parsed.args)
+    return "license", (parsed.key if isinstance(parsed, LicenseSymbol) else expression,)
 
 
 def _whole_license(lic: License, verdict: Verdict, message: str, origin: str) -> Reason:

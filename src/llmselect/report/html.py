@@ -21,11 +21,11 @@ import jinja2
 import platformdirs
 from jinja2 import Environment, FileSystemBytecodeCache, FunctionLoader, StrictUndefined
 from jinja2.bccache import Bucket
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from llmselect import units
-from llmselect.present.text import printable
 from llmselect.licensing.verdicts import Reason
+from llmselect.present.text import printable
 from llmselect.report import svg
 from llmselect.selection.result import Entry, Selection
 from llmselect.units import format_count, format_tokens
@@ -43,6 +43,13 @@ def _script() -> tuple[Markup, str]:
     script = _template_source("report.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     return Markup(script), f"sha256-{digest}"  # noqa: S704 - our own file, not data
+
+
+def _chip(verdict: str | None) -> Markup:
+    """A license verdict as a coloured chip. A function rather than a template macro: the
+    report shows thousands, and Jinja calls a macro at several times a function's cost."""
+    cls, text = escape(verdict or "unknown"), escape(verdict or "not judged")
+    return Markup(f'<span class="chip {cls}">{text}</span>')  # noqa: S704 - escaped above
 
 
 def _sort_value(value: float | None) -> str:
@@ -158,6 +165,7 @@ def render_html(selection: Selection) -> str:
             matrices=significance_matrices(selection),
             source_label=svg.SOURCE_LABEL,
             grouped_reasons=grouped_reasons,
+            chip=_chip,
         )
     )
     # Escaped, not dropped: a control character in a card shows, and cannot hide, what follows.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from llmselect.present.text import printable
 from llmselect.licensing.verdicts import Component
+from llmselect.present.text import printable
 from llmselect.report.html import grouped_reasons, significance_matrices
 from llmselect.report.svg import SOURCE_LABEL
 from llmselect.selection.result import Entry, Finetuned, Selection

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmselect.catalog.catalog import Catalog, Criteria
-from llmselect.catalog.schema import ModelCard
+from llmselect.catalog.schema import Architecture, ModelCard
 from llmselect.errors import LLMSelectError
 from llmselect.licensing.profile import UseProfile
 from llmselect.selection.result import (
@@ -30,7 +30,7 @@ from llmselect.selection.result import (
 )
 from llmselect.selection.study import RunSpec, SelectStudy, raw_line
 from llmselect.sizing.engines import Engine
-from llmselect.sizing.estimate import Fit
+from llmselect.sizing.estimate import Fit, Shapes
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import gguf_file_scheme
 
@@ -66,6 +66,17 @@ class Context:
         self.file_quants: dict[str, str] = {}
         """Lower-cased id -> the precision of the GGUF file a candidate runs: what is measured
         is what is sized."""
+        self._shapes: dict[str, Shapes] = {}
+
+    def shapes(self, arch: Architecture) -> Shapes:
+        """Sizing's work on an architecture, done once for every card that has it (fine-tunes
+        and repacks share their base's: the catalog's 329 cards have 192). The key is every
+        field's value, so only an identical architecture shares, and nothing changes an
+        architecture while a selection runs."""
+        key = arch.model_dump_json()
+        if key not in self._shapes:
+            self._shapes[key] = Shapes(arch)
+        return self._shapes[key]
 
 
 # -- catalog --------------------------------------------------------------------------------
@@ -309,7 +320,7 @@ def _round_down(value: float) -> str:
 def judge_fit(
     ctx: Context, entry: Entry, card: ModelCard, engine_for: Callable[[str, bool], Engine]
 ) -> None:
-    from llmselect.sizing.estimate import Shapes, estimate, schemes_for_card
+    from llmselect.sizing.estimate import estimate, schemes_for_card
 
     t = ctx.study.targets
     arch = card.architecture
@@ -333,7 +344,7 @@ def judge_fit(
                 key="targets.context",
             )
         )
-    shapes = Shapes(arch)  # the same for every precision tried
+    shapes = ctx.shapes(arch)  # the same for every precision tried
     # A release below 16 bits (gpt-oss in MXFP4) starts at its own format.
     schemes = schemes_for_card(card, ctx.device, list(t.quant) if t.quant else None, shapes=shapes)
     measured = ctx.file_quants.get(card.id.lower())
@@ -576,16 +587,30 @@ def finetuning_summary(finetuned: list[Finetuned]) -> str:
     )
 
 
+def installed_version(name: str) -> str | None:
+    """`importlib.metadata.version(name)`, or None when it is not installed, read from the
+    `Version:` header alone: `version` runs the whole metadata file through the email parser,
+    long READMEs included (torch's, transformers'), which took longer than the rest of the
+    record."""
+    try:
+        dist = metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return None
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the headers end at the first empty line
+        field, _, value = line.partition(":")
+        if field.strip().lower() == "version":
+            return value.strip()
+    return dist.version
+
+
 def reproducibility(ctx: Context, dataset_sha256: str | None) -> Reproducibility:
     from llmselect import __version__
     from llmselect.sizing.detect import detect
 
-    packages = {}
-    for name in PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    packages = {name: v for name in PACKAGES if (v := installed_version(name)) is not None}
     machine = detect()
     gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
     text = ctx.path.read_text(encoding="utf-8")

@@ -272,7 +272,7 @@ class _MemoryModel:
     ) -> tuple[list[tuple[tuple[str, int, int, int], int, int]], int, float, float, float]:
         """Per kind of cache ((kind, layers, tokens, bytes_per_token), bytes, state_bytes) for
         the batch on one device; then kv, activations, overhead and the total, per device."""
-        engine, devices = self.engine, self.devices
+        devices = self.devices
         shares = [
             (
                 (label, layers, tokens, per_token),
@@ -282,19 +282,31 @@ class _MemoryModel:
             for label, layers, tokens, per_token, state in self.layout.sizes(context)
         ]
         kv = sum(share[1] for share in shares)
+        longest = max((share[0][2] for share in shares), default=0)
+        return shares, kv, *self._rest(context, batch, kv, longest)
+
+    def total(self, context: int, batch: int) -> int:
+        """The total of `parts`, without the tuples of each kind that the bisections, which
+        ask thousands of times, never read."""
+        kv = longest = 0
+        for _, _, tokens, per_token, state in self.layout.sizes(context):
+            kv += round((per_token * tokens + state) * batch / self.devices)
+            longest = max(longest, tokens)
+        return round(self._rest(context, batch, kv, longest)[2])
+
+    def _rest(self, context: int, batch: int, kv: int, longest: int) -> tuple[float, float, float]:
+        """Activations, overhead and the total per device, from the cache's bytes and the most
+        tokens a layer keeps."""
+        engine, devices = self.engine, self.devices
         chunk = min(context, engine.prefill_chunk or context)
         act = batch * chunk * self.width / devices
         if engine.attention == "eager":
-            longest = max((share[0][2] for share in shares), default=0)
             act += batch * self.heads * chunk * longest * 2
         logit_rows = batch * (chunk if engine.logits_all_positions else 1)
         act += logit_rows * self.vocab * 4
         used = self.weights + kv + act
         overhead = engine.fixed_overhead_bytes + engine.slack_fraction * used
-        return shares, kv, act, overhead, used + overhead
-
-    def total(self, context: int, batch: int) -> int:
-        return round(self.parts(context, batch)[4])
+        return act, overhead, used + overhead
 
 
 def memory(
@@ -415,9 +427,17 @@ class Shapes:
     def __init__(self, arch: Architecture) -> None:
         self.arch = arch
         self.layers: list[LayerWeights] = all_layers(arch)
-        self.counted: ParamCount = count_params(arch)
+        self.counted: ParamCount = count_params(arch, self.layers)
         self._attention: dict[int, float] = {}
         self._layouts: dict[tuple[int, str], tuple[Engine, CacheLayout]] = {}
+        self._splits: dict[str, tuple[int, int]] = {}
+
+    def weight_split(self, scheme: str) -> tuple[int, int]:
+        """`weight_split(arch, scheme)`, worked out once per scheme (the release format's and
+        each scheme's are asked for by `schemes_for_card`, then again by `estimate`)."""
+        if scheme not in self._splits:
+            self._splits[scheme] = weight_split(self.arch, scheme, self.layers)
+        return self._splits[scheme]
 
     def attention_flops(self, prompt: int) -> float:
         """`prefill_attention_flops(arch, prompt)`, worked out once per prompt length."""
@@ -453,7 +473,7 @@ def estimate(
     require_sizable(card)
     shapes = shapes or Shapes(arch)
     scheme = normalize(quant)
-    split = weight_split(arch, scheme, shapes.layers)
+    split = shapes.weight_split(scheme)
     stored = sum(split)
     layout = shapes.layout(engine, kv_dtype)
     model = _MemoryModel(arch, devices, engine, layout, stored)
@@ -628,11 +648,10 @@ def schemes_for_card(
     schemes = [normalize(s) for s in allowed] if allowed else schemes_for(device)
     if not card.weights_format:
         return schemes
-    arch = card.architecture
-    layers = shapes.layers if shapes else None
+    shapes = shapes or Shapes(card.architecture)
     native = normalize(card.weights_format)
-    size = sum(weight_split(arch, native, layers))
-    smaller = [s for s in schemes if s != native and sum(weight_split(arch, s, layers)) < size]
+    size = sum(shapes.weight_split(native))
+    smaller = [s for s in schemes if s != native and sum(shapes.weight_split(s)) < size]
     if len(smaller) == len(schemes) and native not in schemes:
         return schemes  # every allowed scheme is narrower than the release: no room for it
     return [native, *smaller]
