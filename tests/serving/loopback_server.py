@@ -12,9 +12,10 @@ It answers GET /v1/models, GET /health, and POST /v1/completions and /v1/chat/co
 Faults, by request number (1-based, counted over the server's life): `--status-every K
 --status 500` answers every K-th request with that status; `--drop-every K` closes every K-th
 stream after its first token, without [DONE]; `--stall-every K` sends the headers of every K-th
-and then nothing; `--die-after N` exits the process (os._exit, like a crash) when request N
-arrives. `--log FILE` appends, per request, its prompt and the server's own time from reading
-the request to writing its first token (nanoseconds).
+and then nothing; `--json-every K` answers every K-th with a plain JSON completion, as a server
+that ignores `stream` does; `--die-after N` exits the process (os._exit, like a crash) when
+request N arrives. `--log FILE` appends, per request, its prompt and the server's own time from
+reading the request to writing its first token (nanoseconds).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Options(argparse.Namespace):
     status: int
     drop_every: int
     stall_every: int
+    json_every: int
     die_after: int
     log: str | None
 
@@ -51,6 +53,7 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--status", type=int, default=500)
     parser.add_argument("--drop-every", type=int, default=0)
     parser.add_argument("--stall-every", type=int, default=0)
+    parser.add_argument("--json-every", type=int, default=0)
     parser.add_argument("--die-after", type=int, default=0)
     parser.add_argument("--log", default=None)
     return parser.parse_args(argv, namespace=Options())
@@ -114,6 +117,9 @@ class Server:
             os._exit(1)
         if _every(o.status_every, n):
             self.reply(writer, o.status, {"error": {"message": "injected", "code": o.status}})
+            return
+        if _every(o.json_every, n):  # as a server that ignores `stream` does
+            self.reply(writer, 200, {"choices": [{"text": "Paris", "finish_reason": "stop"}]})
             return
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"

@@ -47,6 +47,10 @@ def test_dropped_streams_and_stalls(loopback: Loopback, tmp_path: Path) -> None:
     data = _bench(url, "--concurrency", "2", "--requests", "8", "--warmup", "0", *SMALL)
     assert data["levels"][0]["error_kinds"] == {"stream ended early": 4}
 
+    url = loopback(json_every=4)
+    data = _bench(url, "--concurrency", "2", "--requests", "8", "--warmup", "0", *SMALL)
+    assert data["levels"][0]["error_kinds"] == {"not a stream (application/json)": 2}
+
     url = loopback(stall_every=3)
     out = tmp_path / "stall"
     data = _bench(

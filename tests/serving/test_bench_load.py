@@ -168,3 +168,46 @@ def test_chunked_bodies_are_decoded_however_they_are_cut() -> None:
         assert payload + more == b"hello world!" and finished and left == b"NEXT"
     with pytest.raises(ProtocolError):
         _dechunk(b"zz\r\nhello\r\n")
+
+
+def test_a_level_can_run_for_a_duration(loopback: Loopback) -> None:
+    url = loopback(ttft=0.02, token_delay=0.005)
+    data = _bench(
+        url, "--concurrency", "2", "--duration", "1", "--warmup", "2",
+        "--prompt-tokens", "4", "--output-tokens", "4",
+    )  # fmt: skip
+    (level,) = data["levels"]
+    # About 2 users x 1 s / 35 ms a request; the last ones started within the second end after.
+    assert 30 <= level["requests"] <= 60 and level["errors"] == 0
+    assert 1.0 <= level["duration_s"] < 1.3
+
+
+def test_tokens_are_counted_by_the_tokenizer_where_the_server_gives_no_usage(
+    loopback: Loopback, tiny_gguf: Path
+) -> None:
+    pytest.importorskip("llama_cpp")
+    from llmselect.serving.tokenizers import load_tokenizer
+
+    url = loopback()
+    data = _bench(
+        url, "--concurrency", "1", "--requests", "3", "--output-tokens", "3",
+        "--tokenizer", str(tiny_gguf),
+    )  # fmt: skip
+    (level,) = data["levels"]
+    assert level["tokens_source"] == "tokenizer"
+    # The loopback streams " w0", " w1", " w2"; the tiny vocabulary spells them out.
+    assert level["output_tokens"] == 3 * len(load_tokenizer(tiny_gguf).encode(" w0 w1 w2"))
+
+
+def test_the_knee_is_bisected_between_the_last_met_and_the_first_missed() -> None:
+    from llmselect.serving.sweep import _knee_search
+
+    for limit, best in ((64, 5), (64, 1), (64, 0), (8, 8), (6, 6), (64, 37)):
+        met: dict[int, bool] = {}
+        for concurrency in _knee_search(limit, met):
+            assert concurrency not in met and 1 <= concurrency <= limit
+            met[concurrency] = concurrency <= best
+        passed = [c for c, ok in met.items() if ok]
+        assert max(passed, default=0) == best, (limit, best, met)
+        missed = [c for c, ok in met.items() if not ok]
+        assert min(missed, default=limit + 1) == best + 1 or best == limit

@@ -116,6 +116,11 @@ async def _stream(http: Pool, body: bytes, settings: RequestSettings, outcome: O
             await response.read_some()
             outcome.error = f"http {response.status}"
             return
+        kind = response.headers.get("content-type", "").lower()
+        if not kind.startswith("text/event-stream"):  # a server that ignored `stream`
+            await response.read_some()
+            outcome.error = f"not a stream ({kind or 'no content-type'})"
+            return
         done = False
         pending = b""
         async for data, now in response.body():
