@@ -243,9 +243,11 @@ class PostgresStore(Store):
         pg = _psycopg()
         try:
             # Autocommit: each statement is its own transaction (every write here is one).
-            conn: psycopg.Connection[Any] = pg.connect(
-                self.url, autocommit=True, connect_timeout=self.connect_timeout_s
+            # The URL's own connect_timeout, if it has one, is the user's choice.
+            timeout = (
+                {} if "connect_timeout" in self.url else {"connect_timeout": self.connect_timeout_s}
             )
+            conn: psycopg.Connection[Any] = pg.connect(self.url, autocommit=True, **timeout)
         except pg.Error as exc:
             raise connection_error(self.url, exc) from None
         return conn
