@@ -360,8 +360,8 @@ def test_the_summary_compares_the_time_taken_with_the_estimate(
 ) -> None:
     from rich.console import Console
 
-    from llmselect.present.finetune import finetune_summary
     from llmselect.finetune.result import FinetuneResult
+    from llmselect.present.finetune import finetune_summary
 
     def shown(result: FinetuneResult) -> str:
         out = Console(width=200, record=True, file=io.StringIO())

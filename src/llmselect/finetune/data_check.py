@@ -4,8 +4,9 @@ It counts rows and usable rows, finds duplicates within the training set (identi
 identical by MinHash over character shingles, confirmed by exact Jaccard: `near_duplicates`),
 finds evaluation rows that leak from the training set, measures token lengths against the
 model's context, checks label balance when the references look like class labels, and ends with
-a plain verdict and advice (worded in `advice`). Files are read by the evaluation loader (`load_dataset`), so
-formats, field mapping and line-numbered errors are those of `llmselect eval`.
+a plain verdict and advice (judged and worded in `advice`). Files are read by the evaluation
+loader (`load_dataset`), so formats, field mapping and line-numbered errors are those of
+`llmselect eval`.
 """
 
 from __future__ import annotations
