@@ -241,7 +241,7 @@ SCHEMAS = (
         "eval-results",
         "llmselect.evaluation.results:EvalResults",
         "`eval --json` and `OUT/results.json` (`eval --json` adds `calibration`, what was "
-        "recorded for `fit`)",
+        "recorded for `fit`, and on a Ray cluster `cluster`, where each unit ran)",
     ),
     Schema(
         "eval-sample",
