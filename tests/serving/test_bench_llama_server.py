@@ -109,7 +109,8 @@ def test_token_counts_match_the_servers_usage(llama_server: str) -> None:
     assert all(r.tokens_source == "chunks" for r in records)
 
 
-def test_targets_give_goodput_and_the_knee(llama_server: str) -> None:
+def test_targets_give_goodput_and_the_knee(llama_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "knee"
     data = _bench(
         llama_server,
         "--knee",
@@ -117,19 +118,23 @@ def test_targets_give_goodput_and_the_knee(llama_server: str) -> None:
         "4",
         "--requests",
         "6",
-        "--warmup",
-        "1",
         "--prompt-tokens",
         "8",
         "--output-tokens",
         "4",
         "--ttft-p95",
         "60",
+        "--out",
+        str(out),
     )
     # A minute to the first token: every level meets it, up to the cap.
     assert [level["concurrency"] for level in data["levels"]] == [1, 2, 4]
     assert all(level["goodput"] == 1.0 and level["meets_targets"] for level in data["levels"])
     assert data["knee"] == {"concurrency": 4, "first_miss": None}
+    lines = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
+    # Each level warms up with as many requests as it holds in flight.
+    warm = [sum(1 for r in lines if r["level"] == i and r["warmup"]) for i in range(3)]
+    assert warm == [1, 2, 4]
 
 
 def test_serve_starts_the_engine_and_stops_it(tiny_gguf: Path, tmp_path: Path) -> None:

@@ -326,7 +326,8 @@ def _measure(
     planned = levels(options)
     try:
         if options.knee:
-            done: SweepResult = asyncio.run(sweep.knee(planned[0], options.max_concurrency or 64))
+            limit = options.max_concurrency or 64
+            done: SweepResult = asyncio.run(sweep.knee(planned[0], limit, options.warmup))
         else:
             done = asyncio.run(sweep.run(planned))
     except BaseException as exc:  # Ctrl-C or a crash: what was measured is on disk

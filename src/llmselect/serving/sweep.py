@@ -94,16 +94,21 @@ class Sweep:
                 break
         return result
 
-    async def knee(self, template: Level, limit: int) -> SweepResult:
+    async def knee(self, template: Level, limit: int, warmup: int | None = None) -> SweepResult:
         """Concurrency 1, 2, 4... until a level misses the targets (or `limit`), then bisect
-        between the last that met them and the first that did not."""
+        between the last that met them and the first that did not. Each level warms up with
+        `warmup` requests (None: as many as its concurrency)."""
         if self.targets is None or not self.targets.given:
             raise ValueError("finding the knee needs targets")
         result = SweepResult()
         met: dict[int, bool] = {}
         search = _knee_search(limit, met)
         for index, concurrency in enumerate(search):
-            level = replace(template, concurrency=concurrency)
+            level = replace(
+                template,
+                concurrency=concurrency,
+                warmup=concurrency if warmup is None else warmup,
+            )
             records, summary = await self.level(level, index)
             result.levels.append(summary)
             met[concurrency] = bool(summary.meets_targets)
