@@ -34,7 +34,12 @@ def evaluate(
         ),
     ] = None,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Delete the stored outputs and measure again (a SQLite store; a shared "
+            "PostgreSQL one is refused). Default: resume from them.",
+        ),
     ] = False,
     no_record: Annotated[
         bool,

@@ -44,7 +44,12 @@ def select(
         ),
     ] = True,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Ignore stored outputs (default: resume from them).")
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Delete the stored outputs and measure again (a SQLite store; a shared "
+            "PostgreSQL one is refused). Default: resume from them.",
+        ),
     ] = False,
     store: Annotated[
         str | None,
