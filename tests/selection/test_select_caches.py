@@ -104,3 +104,12 @@ def test_the_verdict_chip_is_the_macro_it_replaced() -> None:
     assert _chip('"><script>') == (
         '<span class="chip &#34;&gt;&lt;script&gt;">&#34;&gt;&lt;script&gt;</span>'
     )
+
+
+def test_this_machine_is_described_as_pynvml_describes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without NVIDIA's library pynvml is not imported; what it would have said is said."""
+    from llmselect.sizing import detect
+
+    quick = detect.detect()
+    monkeypatch.setattr(detect, "_nvml_library_missing", lambda: False)
+    assert detect.detect() == quick

@@ -249,7 +249,9 @@ def builtin_files() -> list[Path]:
 
 
 def load_builtin() -> Catalog:
-    return Catalog(card for path in builtin_files() for card in read_family_file(path))
+    from llmselect.catalog.builtin import builtin_cards
+
+    return Catalog(builtin_cards(builtin_files()))
 
 
 def load_catalog(user_dir: Path | None = None) -> Catalog:

@@ -35,6 +35,15 @@ def merge(base: Any, override: Any) -> Any:
 
 
 def read_family_file(path: Path, *, origin: str = "builtin") -> list[ModelCard]:
+    return [
+        validate(ModelCard, data, file=path, sources=(entry, defaults), where=f"models[{index}]")
+        for index, (data, entry, defaults) in enumerate(family_entries(path, origin=origin))
+    ]
+
+
+def family_entries(path: Path, *, origin: str = "builtin") -> list[tuple[dict[str, Any], Any, Any]]:
+    """Each model of a family file as the mapping its card is validated from (the family's
+    defaults merged in), with the file's own entry and defaults (where errors find a line)."""
     raw = load_yaml(path)
     if not isinstance(raw, LineDict):
         raise LLMSelectError("a family file is a mapping with `family` and `models`", file=path)
@@ -58,7 +67,7 @@ def read_family_file(path: Path, *, origin: str = "builtin") -> list[ModelCard]:
     shared = {"family": raw.get("family"), "organization": raw.get("organization")}
     shared = {k: v for k, v in shared.items() if v is not None}
 
-    cards = []
+    entries = []
     for index, entry in enumerate(models):
         if not isinstance(entry, dict):
             raise LLMSelectError(
@@ -66,8 +75,5 @@ def read_family_file(path: Path, *, origin: str = "builtin") -> list[ModelCard]:
             )
         data = merge(merge(shared, defaults), entry)
         data["origin"] = origin
-        card = validate(
-            ModelCard, data, file=path, sources=(entry, defaults), where=f"models[{index}]"
-        )
-        cards.append(card)
-    return cards
+        entries.append((data, entry, defaults))
+    return entries
