@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import serving_servers
+from serving_servers import LOOPBACK, Loopback
 from typer.testing import CliRunner
 
-from conftest import LOOPBACK, Loopback
 from llmselect.cli import app
 
 runner = CliRunner()
+# The fixtures these tests use (a module of their own, not a conftest: see serving_servers).
+loopback = serving_servers.loopback
 SMALL = ["--prompt-tokens", "8", "--output-tokens", "4", "--timeout", "5"]
 
 

@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import serving_servers
 from typer.testing import CliRunner
 
 from llmselect.cli import app
 from llmselect.serving import GivenPrompts, Level, RequestSettings, run_level
 
 runner = CliRunner()
+# The fixtures these tests use (a module of their own, not a conftest: see serving_servers).
+llama_server = serving_servers.llama_server
+tiny_gguf = serving_servers.tiny_gguf
 
 ORDERED = ("min", "p50", "p90", "p95", "p99", "max")
 

@@ -9,15 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serving_servers
+from serving_servers import Loopback
 from typer.testing import CliRunner
 
-from conftest import Loopback
 from llmselect.cli import app
 from llmselect.serving import parse_lengths
 from llmselect.serving.metrics import percentile, stats
 from llmselect.serving.prompts import SyntheticPrompts
 
 runner = CliRunner()
+# The fixtures these tests use (a module of their own, not a conftest: see serving_servers).
+loopback = serving_servers.loopback
+tiny_gguf = serving_servers.tiny_gguf
 
 
 def _bench(*args: str) -> dict[str, Any]:

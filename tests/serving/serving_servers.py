@@ -1,5 +1,8 @@
 """Real servers for the bench tests: llama-cpp-python's OpenAI-compatible server on a tiny GGUF
-built here (one per session), and the loopback server of `loopback_server.py` with faults."""
+built here (one per session), and the loopback server of `loopback_server.py` with faults.
+
+Fixtures a test module imports by name (not a conftest.py: `from conftest import ...` elsewhere
+in the suite reads whichever conftest module was loaded last)."""
 
 from __future__ import annotations
 
@@ -52,7 +55,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_gguf import write_tiny_gguf
 
-    return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", seed=0)
+    path: Path = write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", seed=0)
+    return path
 
 
 LLAMA_SERVER = [sys.executable, "-m", "llama_cpp.server"]
