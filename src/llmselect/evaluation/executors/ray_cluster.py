@@ -93,8 +93,10 @@ class RayExecutor:
         unit whose worker died (with what it had not stored)."""
         running: dict[Any, Unit] = {}
 
+        task = ray.remote(run_unit)  # exported to the cluster once, sent many times
+
         def send(unit: Unit) -> None:
-            running[self._submit(ray, study, base_dir, unit)] = unit
+            running[self._submit(task, study, base_dir, unit)] = unit
 
         for unit in units:
             send(unit)
@@ -115,20 +117,21 @@ class RayExecutor:
                     except ray.exceptions.RayError as exc:
                         del running[generator]
                         left = recorder.unstored(unit.work, unit.items)
+                        if not left:
+                            continue  # it died after its last output: nothing to redo
                         if unit.record.attempts > self.spec.max_retries:
                             raise _died(unit, exc, self.spec.max_retries) from None
-                        if left:
-                            unit.items = left
-                            unit.record.attempts += 1
-                            send(unit)
+                        unit.items = left
+                        unit.record.attempts += 1
+                        send(unit)
                         continue
                     self._take(unit, event, recorder)
         finally:
             for generator in running:
                 ray.cancel(generator, force=True)
 
-    def _submit(self, ray: Any, study: EvalStudy, base_dir: Path, unit: Unit) -> Any:
-        task = ray.remote(run_unit).options(
+    def _submit(self, task: Any, study: EvalStudy, base_dir: Path, unit: Unit) -> Any:
+        options = task.options(
             num_returns="streaming",
             num_cpus=unit.needs.cpus,
             num_gpus=unit.needs.gpus,
@@ -138,7 +141,7 @@ class RayExecutor:
             scheduling_strategy="SPREAD",
             name=f"llmselect-unit:{unit.record.candidate}:{unit.shard}",
         )
-        return task.remote(unit_payload(study, base_dir, unit.work, unit.items))
+        return options.remote(unit_payload(study, base_dir, unit.work, unit.items))
 
     def _take(self, unit: Unit, event: dict[str, Any], recorder: Recorder) -> None:
         if "start" in event:
