@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from llmselect.atomicfile import write_text_atomic
 from llmselect.errors import LLMSelectError
@@ -365,7 +365,3 @@ def _progress_for(
         return on_done
 
     return for_level
-
-
-def to_json(result: BenchResult) -> dict[str, Any]:
-    return result.model_dump(mode="json")
