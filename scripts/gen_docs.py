@@ -261,7 +261,7 @@ SCHEMAS = (
     ),
     Schema(
         "select-study",
-        "llmselect.selection.study:SelectStudy",
+        "llmselect.study:SelectStudy",
         "the selection study file (`select`, `finetune`), as read",
         mode="validation",
     ),

@@ -89,7 +89,7 @@ def test_every_study_key_is_described() -> None:
     from llmselect.evaluation.datasets import FieldMap
     from llmselect.evaluation.study import DatasetSpec, EvalStudy, MetricSpec, TaskSpec
     from llmselect.licensing.profile import UseProfile
-    from llmselect.selection.study import (
+    from llmselect.study import (
         LicensePolicy,
         Pool,
         PoolFilter,

@@ -11,7 +11,7 @@ from llmselect.errors import LLMSelectError
 from llmselect.evaluation.results import EvalResults, SampleLine
 from llmselect.evaluation.statistics import compare
 from llmselect.finetune.curve import before_after, curve_counts, learning_curve, primary_metric
-from llmselect.selection.study import SelectStudy
+from llmselect.study import SelectStudy
 
 STUDY = SelectStudy.model_validate(
     {

@@ -32,7 +32,7 @@ from llmselect.finetune.config import BaseModelRef, TrainConfig, TrainStep  # no
 from llmselect.finetune.data import TrainData, TrainExample, study_examples, tokenize  # noqa: E402
 from llmselect.finetune.loop import TrainingInterrupted, train  # noqa: E402
 from llmselect.finetune.model import load_tokenizer  # noqa: E402
-from llmselect.selection.study import load_select_study  # noqa: E402
+from llmselect.study import load_select_study  # noqa: E402
 
 CAPITALS = {
     "France": "Paris",

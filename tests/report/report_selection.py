@@ -23,10 +23,10 @@ from llmselect.selection.result import (
     Reproducibility,
     Selection,
 )
-from llmselect.selection.study import Ranking, Targets
 from llmselect.sizing.engines import get_engine
 from llmselect.sizing.estimate import Fit, estimate
 from llmselect.sizing.hardware import find_device
+from llmselect.study import Ranking, Targets
 
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE_NAME = f"{SCRIPT} | Support 7B </script>"

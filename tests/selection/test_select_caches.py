@@ -18,11 +18,11 @@ from llmselect.licensing.verdicts import _parse, judge_license
 from llmselect.report.html import _chip
 from llmselect.selection import judging
 from llmselect.selection.judging import installed_version
-from llmselect.selection.study import load_select_study
 from llmselect.sizing.engines import get_engine
 from llmselect.sizing.estimate import CacheLayout, _MemoryModel, estimate
 from llmselect.sizing.hardware import find_device
 from llmselect.sizing.quant import weight_bytes
+from llmselect.study import load_select_study
 
 
 def test_the_parameter_count_is_the_sum_over_every_layer() -> None:

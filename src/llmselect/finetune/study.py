@@ -1,6 +1,6 @@
 """What the fine-tuning library reads of a study, as a protocol.
 
-The selection study (`llmselect.selection.study.SelectStudy`) has every one of these fields;
+The selection study (`llmselect.study.SelectStudy`) has every one of these fields;
 naming them here keeps `finetune` from importing `selection`, which imports `finetune` to show
 the fine-tunes it finds.
 """

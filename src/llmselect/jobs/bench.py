@@ -139,7 +139,7 @@ def _study_inputs(options: BenchOptions) -> tuple[list[str] | None, str, Targets
     from llmselect.evaluation.datasets import load_dataset
     from llmselect.evaluation.study import DatasetSpec, TaskSpec, load_study
     from llmselect.evaluation.templates import render
-    from llmselect.selection.study import load_select_study
+    from llmselect.study import load_select_study
     from llmselect.yamlfile import load_yaml
 
     path = options.study

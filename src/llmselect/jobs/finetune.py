@@ -30,7 +30,7 @@ from llmselect.finetune.outputs import merged_model
 from llmselect.finetune.preflight import Preflight, preflight, refusal
 from llmselect.finetune.result import FinetuneResult
 from llmselect.quiet import quiet_transformers as _quiet_loading
-from llmselect.selection.study import RunSpec, SelectStudy, load_select_study
+from llmselect.study import RunSpec, SelectStudy, load_select_study
 
 
 class FinetuneRequest(BaseModel):

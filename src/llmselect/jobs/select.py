@@ -17,7 +17,7 @@ from llmselect.selection import judging
 from llmselect.selection.finetuned import collect_finetuned
 from llmselect.selection.judging import Progress
 from llmselect.selection.result import Selection
-from llmselect.selection.study import SelectStudy
+from llmselect.study import SelectStudy
 
 if TYPE_CHECKING:
     # The evaluation pulls in numpy and scipy: only a study that measures pays for them.
@@ -171,7 +171,7 @@ def select_study(
     store; a shared PostgreSQL one is refused). `store` overrides the study's `store:`."""
     from llmselect.evaluation.store import remove_store
     from llmselect.evaluation.store_records import store_location
-    from llmselect.selection.study import load_select_study
+    from llmselect.study import load_select_study
 
     study, profile = load_select_study(study_file)
     if ray is not None:  # --ray ADDRESS

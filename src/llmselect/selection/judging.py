@@ -28,11 +28,11 @@ from llmselect.selection.result import (
     MetricScore,
     Reproducibility,
 )
-from llmselect.selection.study import RunSpec, SelectStudy, raw_line
 from llmselect.sizing.engines import Engine
 from llmselect.sizing.estimate import Fit, Shapes
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import gguf_file_scheme
+from llmselect.study import RunSpec, SelectStudy, raw_line
 
 if TYPE_CHECKING:
     # The evaluation stage pulls in numpy and scipy: only a study that measures pays for them.

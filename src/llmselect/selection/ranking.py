@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from llmselect.selection import sentences
 from llmselect.selection.result import Entry, Quality, Recommendation
-from llmselect.selection.study import SelectStudy
+from llmselect.study import SelectStudy
 
 PUBLISHED_BENCHMARK = "open-llm-v1/average"
 _STAGES = ("catalog", "license", "sizing", "targets", "evaluation")

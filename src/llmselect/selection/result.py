@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 
 from llmselect.licensing.profile import UseProfile
 from llmselect.licensing.verdicts import LicenseReport
-from llmselect.selection.study import Ranking, Targets
 from llmselect.sizing.estimate import Fit
+from llmselect.study import Ranking, Targets
 
 Stage = Literal["catalog", "license", "sizing", "targets", "evaluation"]
 

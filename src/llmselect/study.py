@@ -1,4 +1,5 @@
-"""The selection study file: a use case, its data, hardware, targets, license profile, candidates.
+"""The study file: the user's input that every job reads (select, finetune, bench) — a use case,
+its data, hardware, targets, license profile and candidates.
 
 ```yaml
 name: support-answers
