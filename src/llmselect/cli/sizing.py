@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -313,6 +314,31 @@ def calibrate_add(
         source=source,
     )
     present(Recorded(measurement, record(measurement)), as_json=as_json)
+
+
+@calibrate_app.command("bench")
+def calibrate_bench(
+    summary: Annotated[
+        Path, typer.Argument(help="The summary.json that `llmselect bench --out DIR` wrote.")
+    ],
+    model_id: Annotated[str, typer.Option("--model", help="Model id from the catalog.")],
+    gpu: Annotated[str, typer.Option("--gpu", help="Hardware it ran on, e.g. 'H100-80GB'.")],
+    engine: Annotated[str, typer.Option(help="Engine profile id, e.g. vllm or llama.cpp.")],
+    quant: Annotated[str, typer.Option("--quant", help="Precision or GGUF type it served.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Record a bench's concurrency levels as measured runs: decode tokens/s per user and time
+    to first token at each level's batch, so `fit` and `select` are calibrated by them."""
+    from llmselect.jobs.bench import bench_calibration_runs
+    from llmselect.sizing.calibration import record_all
+
+    runs = run(
+        as_json,
+        lambda: bench_calibration_runs(
+            summary, model=model_id, gpu=gpu, engine=engine, quant=quant
+        ),
+    )
+    present(record_all(runs), as_json=as_json)
 
 
 @calibrate_app.command("show")

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from llmselect.atomicfile import write_text_atomic
 from llmselect.errors import LLMSelectError
@@ -27,6 +27,9 @@ from llmselect.serving.prompts import GivenPrompts, Prompts, SyntheticPrompts, p
 from llmselect.serving.results import BenchResult, Engine, LevelSummary, RequestRecord, Targets
 from llmselect.serving.sweep import Sweep, SweepResult
 from llmselect.serving.tokenizers import Tokenizer, load_tokenizer
+
+if TYPE_CHECKING:
+    from llmselect.sizing.calibration import Measurement
 
 Progress = Callable[..., None]
 """`progress(name, done, total)`: the CLI's progress bars."""
@@ -365,3 +368,73 @@ def _progress_for(
         return on_done
 
     return for_level
+
+
+def bench_calibration_runs(
+    summary: Path, *, model: str, gpu: str | None, engine: str, quant: str
+) -> list[Measurement]:
+    """A bench's levels as calibration runs for `fit`: at each concurrency level that completed
+    requests, the decode speed each user saw (the median of 1 / TPOT) and the median time to
+    first token, with the level's mean prompt and output lengths. `model`, `gpu`, `engine` and
+    `quant` say what served it (a bench only knows the server's URL)."""
+    import datetime
+
+    from pydantic import ValidationError
+
+    from llmselect.catalog import load_catalog
+    from llmselect.sizing.calibration import Measurement
+    from llmselect.sizing.detect import target_hardware
+    from llmselect.sizing.engines import get_engine
+    from llmselect.sizing.quant import normalize
+
+    try:
+        result = BenchResult.model_validate_json(summary.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LLMSelectError(f"cannot read {summary}: {exc.strerror}", file=summary) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise LLMSelectError(
+            f"not a bench summary: {first['msg']}",
+            file=summary,
+            field=field,
+            hint="give the summary.json that `llmselect bench --out DIR` wrote",
+        ) from None
+    card = load_catalog().get(model)
+    device, count = target_hardware(gpu)
+    engine_id, scheme = get_engine(engine).id, normalize(quant)
+    when = datetime.datetime.now(datetime.UTC)
+    runs = []
+    for level in result.levels:
+        per_user, ttft = level.output_tokens_per_s_per_user.p50, level.ttft_s.p50
+        if level.profile != "concurrency" or not level.concurrency or not level.completed:
+            continue  # a rate level has no fixed batch to size
+        if per_user is None or ttft is None or not level.prompt_tokens:
+            continue
+        prompt = max(1, round(level.prompt_tokens / level.completed))
+        output = max(1, round(level.output_tokens / level.completed))
+        runs.append(
+            Measurement(
+                model=card.id,
+                device=device.id,
+                devices=count,
+                engine=engine_id,
+                quant=scheme,
+                batch=level.concurrency,
+                context=prompt + output,
+                prompt_tokens=prompt,
+                decode_tokens_per_s=per_user,
+                ttft_s=ttft,
+                measured_at=when,
+                source=f"llmselect bench {result.url} ({result.model}), {summary}",
+            )
+        )
+    if not runs:
+        raise LLMSelectError(
+            "the bench has no concurrency level with completed requests, prompt token counts, "
+            "TTFT and decode speed to calibrate from",
+            file=summary,
+            hint="bench with --concurrency (not --rate) against a server that reports usage, "
+            "or pass --tokenizer",
+        )
+    return runs

@@ -39,6 +39,7 @@ RENDERERS: dict[str, str] = {
     "llmselect.sizing.estimate.FitGrid": "sizing:fit_grid_table",
     "llmselect.sizing.finetune.FinetunePlan": "sizing:finetune_plan",
     "llmselect.sizing.calibration.Recorded": "sizing:recorded",
+    "llmselect.sizing.calibration.RecordedRuns": "sizing:recorded_runs",
     "llmselect.sizing.calibration.CalibrationReport": "sizing:calibration_table",
     # evaluation
     "llmselect.jobs.evaluate.Evaluation": "evaluation:evaluation",

@@ -13,7 +13,7 @@ from llmselect.present.layout import fields as _fields
 from llmselect.units import gib
 
 if TYPE_CHECKING:
-    from llmselect.sizing.calibration import CalibrationReport, Recorded
+    from llmselect.sizing.calibration import CalibrationReport, Recorded, RecordedRuns
     from llmselect.sizing.detect import LocalMachine
     from llmselect.sizing.estimate import CacheShare, FitChoice, FitGrid
     from llmselect.sizing.finetune import FinetuneMemory, FinetunePlan
@@ -195,6 +195,24 @@ def finetune_detail(model: str, device: str, count: int, m: FinetuneMemory) -> R
 
 def recorded(done: Recorded) -> Text:
     return Text(f"recorded in {done.file}")
+
+
+def recorded_runs(done: RecordedRuns) -> RenderableType:
+    table = Table(title=f"recorded in {done.file}", header_style="bold")
+    for col in ("model", "device", "engine", "precision", "batch", "prompt", "tokens/s", "TTFT s"):
+        table.add_column(col)
+    for m in done.measurements:
+        table.add_row(
+            Text(m.model),
+            Text(f"{m.devices}x {m.device}" if m.devices > 1 else m.device),
+            Text(m.engine),
+            Text(m.quant),
+            str(m.batch),
+            f"{m.prompt_tokens:,}",
+            f"{m.decode_tokens_per_s:.3g}" if m.decode_tokens_per_s else "",
+            f"{m.ttft_s:.3g}" if m.ttft_s else "",
+        )
+    return table
 
 
 def calibration_table(report: CalibrationReport) -> Table:

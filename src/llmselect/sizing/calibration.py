@@ -83,6 +83,25 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class RecordedRuns:
+    """`calibrate bench`: the runs recorded from a bench, and the file they were appended to."""
+
+    measurements: list[Measurement]
+    file: Path
+
+    def to_json(self) -> dict[str, Any]:
+        recorded = [m.model_dump(mode="json") for m in self.measurements]
+        return {"recorded": recorded, "file": str(self.file)}
+
+
+def record_all(measurements: list[Measurement], path: Path | None = None) -> RecordedRuns:
+    path = path or measurements_file()
+    for measurement in measurements:
+        record(measurement, path)
+    return RecordedRuns(measurements, path)
+
+
+@dataclass(frozen=True)
 class CalibrationReport:
     """`calibrate show`: each engine and device calibrated, from how many runs (the user's own
     and those shipped with llmselect)."""
