@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ from llmselect.evaluation.store import Failure, RunInfo, Sample
 from llmselect.evaluation.study import EvalStudy
 
 RAY_HINT = "install the Ray extra: pip install 'llmselect[ray]'"
+GATHER_S = 0.1
+"""Outputs produced within this long of the last message sent go back in one message."""
+GATHER_MAX = 64
 
 
 def import_ray() -> Any:
@@ -247,13 +251,24 @@ def run_unit(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
             payload["keys"],
             payload["file"],
         )
+        waiting: list[dict[str, Any]] = []
+        sent = time.monotonic()
         for produced in outputs:
+            if isinstance(produced, list):
+                waiting += [s.model_dump(mode="json") for s in produced]
+                # Outputs that come fast (a server's answers) go together: each message
+                # costs the worker, Ray and the driver about as much as its contents.
+                if time.monotonic() - sent < GATHER_S and len(waiting) < GATHER_MAX:
+                    continue
+            if waiting:
+                yield {"samples": waiting}
+                waiting, sent = [], time.monotonic()
             if isinstance(produced, RunInfo):
                 yield {"run": produced.model_dump(mode="json")}
             elif isinstance(produced, Failure):
                 yield {"failure": produced.model_dump(mode="json")}
-            else:
-                yield {"samples": [s.model_dump(mode="json") for s in produced]}
+        if waiting:
+            yield {"samples": waiting}
     except LLMSelectError as exc:
         # As data, so the driver raises it with its file, line and hint.
         yield {
