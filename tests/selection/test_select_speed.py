@@ -167,15 +167,21 @@ def test_the_users_own_files_are_not_kept(tmp_path: Path, cache: Path) -> None:
     assert not cache.exists() or not list(cache.glob("*.json"))
 
 
-def test_a_selection_that_measures_nothing_loads_no_statistics() -> None:
+def test_a_selection_that_measures_nothing_loads_no_statistics(tmp_path: Path) -> None:
     """scipy.stats alone costs about a second to import: `select` pays for it only when the
-    study runs models (the evaluation's statistics), not to rank the catalog."""
+    study runs models (the evaluation's statistics), not to rank the catalog and write the
+    report."""
     import subprocess
     import sys
 
+    study = tmp_path / "study.yaml"
+    study.write_text("hardware: H100-80GB\ncandidates: {ids: [meta-llama/Llama-2-7b-hf]}\n")
     code = (
-        "import sys, llmselect.jobs.select, llmselect.cli.select; "
-        "print(sorted(m for m in ('scipy', 'torch', 'transformers') if m in sys.modules))"
+        "import sys; from pathlib import Path; import llmselect.cli.select; "
+        "from llmselect.jobs.select import select_study; "
+        f"done = select_study(Path({str(study)!r}), out_dir=Path({str(tmp_path / 'out')!r})); "
+        "assert done.files and done.selection.entries; "
+        "print(sorted(m for m in ('scipy', 'numpy', 'torch', 'transformers') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

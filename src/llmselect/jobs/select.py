@@ -169,8 +169,6 @@ def select_study(
     """The `select` command's job: load the study, select, and write the report (under
     STUDY_DIR/selection unless `out_dir`). `fresh` drops the stored outputs first (a SQLite
     store; a shared PostgreSQL one is refused). `store` overrides the study's `store:`."""
-    from llmselect.evaluation.store import remove_store
-    from llmselect.evaluation.store_records import store_location
     from llmselect.study import load_select_study
 
     study, profile = load_select_study(study_file)
@@ -180,8 +178,16 @@ def select_study(
         study = study.model_copy(update={"executor": choose_executor(ray, study.executor)})
     out_dir = out_dir or study_file.resolve().parent / "selection"
     base_dir = study_file.resolve().parent
-    location = store_location(store, study.store, base_dir, out_dir / "evaluation" / "store.sqlite")
+    location = store  # `_evaluate` falls back on the study's `store:`, then the default
     if fresh:
+        # Only here: store_records imports the evaluation's statistics (numpy and scipy, over
+        # a second), which a selection that measures nothing does without.
+        from llmselect.evaluation.store import remove_store
+        from llmselect.evaluation.store_records import store_location
+
+        location = store_location(
+            store, study.store, base_dir, out_dir / "evaluation" / "store.sqlite"
+        )
         remove_store(location)
     selection = select(
         study,
