@@ -218,6 +218,7 @@ def main() -> None:
     parser.add_argument("--nodes", default="1,2,4", help="worker node counts to measure")
     parser.add_argument("--local-items", type=int, default=400, help="items of the CPU model")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the CPU model's unit")
+    parser.add_argument("--no-overhead", action="store_true", help="measure the scaling only")
     parser.add_argument(
         "--nice",
         type=int,
@@ -238,7 +239,8 @@ def main() -> None:
 
     rows = scaling(args.items, args.latency_ms / 1000, [int(n) for n in args.nodes.split(",")])
     table = Table(title=f"4 HTTP candidates x {args.items} items, {args.latency_ms:g} ms each")
-    for column in ("worker nodes", "run s", "driver CPU ms/item", "items/s", "x 1 node"):
+    columns = ("worker nodes", "run s", "driver CPU ms/item", "items/s", "x 1 node")
+    for column in columns:
         table.add_column(column, justify="right")
     base = rows[0]["rate"]
     for row in rows:
@@ -260,6 +262,8 @@ def main() -> None:
         "target)"
     )
 
+    if args.no_overhead:
+        return
     cost = overhead(args.local_items, args.cpus)
     extra = cost["ray_s"] / cost["local_s"] - 1
     table = Table(title=f"one CPU candidate (tiny Llama), {args.local_items} items")
