@@ -119,7 +119,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after"
     )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 150).print(table)  # piped: not squeezed
 
 
 if __name__ == "__main__":
