@@ -78,7 +78,16 @@ def main() -> None:
     table = Table(
         title=f"llmselect select over the whole catalog, seconds (first run, then {args.runs})"
     )
-    columns = ("study", "mode", "models", "first", "min", "median", "max", "target")
+    columns: tuple[str, ...] = (
+        "study",
+        "mode",
+        "models",
+        "first",
+        "min",
+        "median",
+        "max",
+        "target",
+    )
     columns += ("/ target", "CPU", "CPU / target")
     for column in columns:
         table.add_column(column, justify="left" if column in ("study", "mode") else "right")
