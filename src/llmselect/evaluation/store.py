@@ -20,6 +20,7 @@ import hashlib
 import json
 import socket
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -155,6 +156,23 @@ COLUMNS = (
     "cache_key, model, item_id, prompt, output, loglikelihoods, prompt_tokens, output_tokens, "
     "seconds, ttft_s, batch_rows"
 )
+
+
+def sample_from_row(row: Sequence[Any]) -> Sample:
+    """A `samples` row, its columns in the order of COLUMNS, as a Sample (either backend)."""
+    return Sample(
+        cache_key=row[0],
+        model=row[1],
+        item_id=row[2],
+        prompt=row[3],
+        output=row[4],
+        loglikelihoods=json.loads(row[5]) if row[5] else None,
+        prompt_tokens=row[6],
+        output_tokens=row[7],
+        seconds=row[8],
+        ttft_s=row[9],
+        batch_rows=row[10],
+    )
 
 
 INSERT = f"INSERT OR IGNORE INTO samples ({COLUMNS}) VALUES ({', '.join('?' * 11)})"  # noqa: S608
@@ -442,19 +460,7 @@ class Store:
             query = f"SELECT {COLUMNS} FROM samples WHERE cache_key IN ({marks})"  # noqa: S608
             rows = self.db.execute(query, chunk)
             for row in rows:
-                result[row[0]] = Sample(
-                    cache_key=row[0],
-                    model=row[1],
-                    item_id=row[2],
-                    prompt=row[3],
-                    output=row[4],
-                    loglikelihoods=json.loads(row[5]) if row[5] else None,
-                    prompt_tokens=row[6],
-                    output_tokens=row[7],
-                    seconds=row[8],
-                    ttft_s=row[9],
-                    batch_rows=row[10],
-                )
+                result[row[0]] = sample_from_row(row)
         return result
 
     def put_failure(self, failure: Failure) -> None:

@@ -32,6 +32,7 @@ from llmselect.evaluation.store import (
     _record_row,
     newer_schema,
     redact_password,
+    sample_from_row,
     settings_key,
 )
 
@@ -349,19 +350,7 @@ class PostgresStore(Store):
         result = {}
         query = f"SELECT {COLUMNS} FROM samples WHERE cache_key = ANY(%s)"  # noqa: S608
         for row in self._in(query, keys):
-            result[row[0]] = Sample(
-                cache_key=row[0],
-                model=row[1],
-                item_id=row[2],
-                prompt=row[3],
-                output=row[4],
-                loglikelihoods=json.loads(row[5]) if row[5] else None,
-                prompt_tokens=row[6],
-                output_tokens=row[7],
-                seconds=row[8],
-                ttft_s=row[9],
-                batch_rows=row[10],
-            )
+            result[row[0]] = sample_from_row(row)
         return result
 
     def put_failure(self, failure: Failure) -> None:
