@@ -117,50 +117,60 @@ def _target_hardware(gpu: str | None) -> tuple[Device, int]:
 class Bars:
     """One Rich progress bar per task, made on its first report; silent with --json.
 
-    Called as `progress(name, done, total)`, it is the callback the jobs take. The display
-    starts with the first report, so a command that fails before any work prints nothing more
-    than its error."""
+    Called as `progress(name, done, total)`, it is the callback the jobs take. The display (and
+    Rich's progress module) starts with the first report: a command that measures nothing, or
+    fails before any work, prints nothing more than its result or its error. Everything goes
+    through llmselect's console, so text from a model or a file shows its control characters
+    as escapes here too."""
 
-    def __init__(self, bar: Progress, fields: tuple[str, ...], quiet: bool) -> None:
-        self._bar = bar
+    def __init__(self, fields: tuple[str, ...], quiet: bool) -> None:
         self._fields = fields
         self._quiet = quiet
+        self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
-        self.started = False
+
+    def _progress(self) -> Progress:
+        if self._bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from llmselect.present.text import console
+
+            columns = (
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                *(TextColumn(f"{{task.fields[{field}]}}") for field in self._fields),
+                TimeRemainingColumn(),
+            )
+            self._bar = Progress(*columns, console=console(), disable=self._quiet, transient=True)
+            self._bar.start()
+        return self._bar
 
     def __call__(self, name: str, done: int, total: int, **fields: Any) -> None:
-        if not self.started:
-            self._bar.start()
-            self.started = True
+        bar = self._progress()
         if name not in self._tasks:
             blank: dict[str, Any] = dict.fromkeys(self._fields, "")
-            self._tasks[name] = self._bar.add_task(name, total=total, **blank)
-        self._bar.update(self._tasks[name], completed=done, **fields)
+            self._tasks[name] = bar.add_task(name, total=total, **blank)
+        bar.update(self._tasks[name], completed=done, **fields)
 
     def stop(self) -> None:
-        if self.started:
+        if self._bar is not None:
             self._bar.stop()
 
     def print(self, renderable: Any) -> None:
         """Print above the bars (nothing with --json)."""
-        if not self._quiet:
-            self._bar.console.print(renderable)
+        if self._quiet:
+            return
+        from llmselect.present.text import console
+
+        (self._bar.console if self._bar is not None else console()).print(renderable)
 
 
 @contextmanager
 def progress_bars(as_json: bool, *, fields: tuple[str, ...] = ()) -> Iterator[Bars]:
     """The progress bars of a long command: description, bar, done/total, each of `fields`
     (a text column per field, e.g. the loss), time left. They vanish when the work ends."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        *(TextColumn(f"{{task.fields[{field}]}}") for field in fields),
-        TimeRemainingColumn(),
-    )
-    bars = Bars(Progress(*columns, disable=as_json, transient=True), fields, quiet=as_json)
+    bars = Bars(fields, quiet=as_json)
     try:
         yield bars
     finally:
