@@ -60,9 +60,7 @@ def test_a_bench_calibrates_fit_for_that_engine_and_hardware(
     after = _json("fit", MODEL, "--gpu", "H100-80GB", "--quant", "bf16", "--engine", "vllm")
     assert "vllm on H100-SXM-80GB calibrated from 2 run(s)" in after["warnings"]
     # The loopback answers far slower than an H100 with vLLM would: calibrated, fit follows it.
-    assert (
-        after["estimates"]["decode_tokens_per_s"] < before["estimates"]["decode_tokens_per_s"]
-    )
+    assert after["estimates"]["decode_tokens_per_s"] < before["estimates"]["decode_tokens_per_s"]
 
 
 def test_a_file_that_is_not_a_bench_summary_is_named(tmp_path: Path) -> None:
