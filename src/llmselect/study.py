@@ -171,6 +171,16 @@ class Ranking(Strict):
         return self
 
 
+class BenchRef(Strict):
+    """A bench of one candidate's server on the study's hardware (`llmselect bench --out DIR`):
+    its latency under load replaces the estimate in the targets and the ranking."""
+
+    id: str
+    """The catalog id of the model the server served."""
+    summary: Path
+    """The bench's summary.json, or the folder that holds it (relative to the study)."""
+
+
 class SelectStudy(Strict):
     name: str = "selection"
     description: str | None = None
@@ -192,6 +202,8 @@ class SelectStudy(Strict):
     """The evaluation's result store, as in an evaluation study (`--store` overrides it)."""
     executor: ExecutorSpec | None = None
     """Where the measured models run, as in an evaluation study (`--ray` overrides it)."""
+    bench: list[BenchRef] = Field(default_factory=list)
+    """Benches of candidates' servers on this hardware: measured latency under load."""
 
     @field_validator("metrics", mode="before")
     @classmethod

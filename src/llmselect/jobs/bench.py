@@ -24,7 +24,14 @@ from llmselect.serving.client import RequestSettings, base_url
 from llmselect.serving.engine import EngineServer
 from llmselect.serving.load import Level
 from llmselect.serving.prompts import GivenPrompts, Prompts, SyntheticPrompts, parse_lengths
-from llmselect.serving.results import BenchResult, Engine, LevelSummary, RequestRecord, Targets
+from llmselect.serving.results import (
+    BenchResult,
+    Engine,
+    LevelSummary,
+    RequestRecord,
+    Targets,
+    read_bench,
+)
 from llmselect.serving.sweep import Sweep, SweepResult
 from llmselect.serving.tokenizers import Tokenizer, load_tokenizer
 
@@ -379,27 +386,13 @@ def bench_calibration_runs(
     `quant` say what served it (a bench only knows the server's URL)."""
     import datetime
 
-    from pydantic import ValidationError
-
     from llmselect.catalog import load_catalog
     from llmselect.sizing.calibration import Measurement
     from llmselect.sizing.detect import target_hardware
     from llmselect.sizing.engines import get_engine
     from llmselect.sizing.quant import normalize
 
-    try:
-        result = BenchResult.model_validate_json(summary.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LLMSelectError(f"cannot read {summary}: {exc.strerror}", file=summary) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise LLMSelectError(
-            f"not a bench summary: {first['msg']}",
-            file=summary,
-            field=field,
-            hint="give the summary.json that `llmselect bench --out DIR` wrote",
-        ) from None
+    result = read_bench(summary)
     card = load_catalog().get(model)
     device, count = target_hardware(gpu)
     engine_id, scheme = get_engine(engine).id, normalize(quant)

@@ -62,6 +62,9 @@ def select(
     hardware = f"{devices}x {device.id}" if devices > 1 else device.id
     fitting = sum(1 for e in entries.values() if e.fit and e.fit.fits)
     stages["sizing"] = f"{fitting} of {len(cards)} fit {hardware}"
+    load_warnings = judging.attach_benches(ctx, entries)
+    if study.bench:
+        stages["sizing"] += f"; latency under load measured for {len(study.bench)}"
 
     results = None
     eval_study = study.eval_study()
@@ -96,6 +99,7 @@ def select(
         stages=stages | {"ranking": ranked.summary},
         warnings=(results.dataset.warnings if results else [])
         + (_items_failed(results) if results else [])
+        + load_warnings
         + ranked.warnings
         + finetune_warnings,
         reproducibility=judging.reproducibility(ctx, dataset_sha),

@@ -57,7 +57,8 @@ def selection_summary(
     table = Table(
         title="Shortlist",
         header_style="bold",
-        caption="* published benchmark, not measured on your data   ★ Pareto front",
+        caption="* published benchmark, not measured on your data   ★ Pareto front"
+        + ("   ‡ measured under load (bench)" if any(e.load for e in shown) else ""),
     )
     for name, justify in (
         ("#", "right"),
@@ -85,8 +86,8 @@ def selection_summary(
             f"{e.score:.2f}" if e.score is not None else "",
             e.fit.quant if e.fit else "",
             gib(e.fit.memory.total_bytes) if e.fit else "",
-            f"{e.fit.estimates.ttft_s:.2g}" if e.fit else "",
-            f"{e.fit.estimates.decode_tokens_per_s:.3g}" if e.fit else "",
+            f"{e.ttft_s:.2g}{'‡' if e.load else ''}" if e.fit else "",
+            f"{e.tokens_per_s:.3g}{'‡' if e.load else ''}" if e.fit else "",
             Text(verdict, style=_VERDICT_STYLE.get(verdict, "")),
         )
     parts: list[RenderableType] = [panel, table]

@@ -67,8 +67,9 @@ def _shortlist(ranked: list[Entry]) -> list[str]:
         "",
         "Models that meet every constraint, best first. Quality is *measured* on your data "
         "(95% confidence interval) or a *published benchmark*, not comparable with measured "
-        "scores; speed, memory and cost are estimates on the target hardware. ★ marks the "
-        "Pareto front (not beaten on quality, time per token and memory at once).",
+        "scores; speed, memory and cost are estimates on the target hardware, but speed marked "
+        "‡, measured under load by a bench. ★ marks the Pareto front (not beaten on quality, "
+        "time per token and memory at once).",
         "",
         "| # | model | params | quality (95% CI) | source | score | precision | memory GiB "
         "| TTFT s | tokens/s per user | $ / 1M tokens | license | Pareto |",
@@ -86,8 +87,8 @@ def _shortlist(ranked: list[Entry]) -> list[str]:
             number(e.score, ".2f"),
             md(f"{fit.quant} · {fit.engine}") if fit else "–",
             gib(fit.memory.total_bytes) if fit else "–",
-            number(fit.estimates.ttft_s, ".2g") if fit else "–",
-            number(fit.estimates.decode_tokens_per_s) if fit else "–",
+            number(e.ttft_s, ".2g") + ("‡" if e.load else "") if fit else "–",
+            number(e.tokens_per_s) + ("‡" if e.load else "") if fit else "–",
             number(fit.estimates.cost_per_million_tokens) if fit else "–",
             e.verdict or "not judged",
             "★" if e.pareto else "",
@@ -225,6 +226,14 @@ def _detail(s: Selection, e: Entry) -> list[str]:
             f"token {number(est.ttft_s, '.2g')} s, {number(est.decode_tokens_per_s)} tokens/s "
             "per user",
         ]
+    if e.load:
+        at = e.load.at
+        out.append(
+            f"- measured under load by a bench of {md(e.load.url)}: at {at.concurrency} "
+            f"concurrent requests, time to first token p95 {number(at.ttft_p95_s, '.2g')} s, "
+            f"{number(at.tokens_per_s)} tokens/s per user, {number(at.output_tokens_per_s)} "
+            "tokens/s in all (‡: what the targets and the ranking use)"
+        )
     if e.latency:
         lat = e.latency
         out.append(

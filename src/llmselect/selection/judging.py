@@ -37,6 +37,7 @@ from llmselect.study import RunSpec, SelectStudy, raw_line
 if TYPE_CHECKING:
     # The evaluation stage pulls in numpy and scipy: only a study that measures pays for them.
     from llmselect.evaluation.results import EvalResults, ModelResult, SampleLine
+    from llmselect.serving.results import BenchResult
 
 Progress = Callable[[str, int, int], None]
 """Called with (what, done, total) while models are measured."""
@@ -403,6 +404,97 @@ def judge_fit(
             key="hardware",
         )
     )
+
+
+_MEASURED_BY_BENCH = ("targets.ttft_p95_s", "targets.tokens_per_s")
+
+
+def attach_benches(ctx: Context, entries: dict[str, Entry]) -> list[str]:
+    """Each bench of the study (`bench:`) onto its model's entry; the warnings they give."""
+    from llmselect.catalog.catalog import UnknownModel
+    from llmselect.serving.results import read_bench
+
+    warnings = []
+    for index, ref in enumerate(ctx.study.bench):
+        keys: tuple[str | int, ...] = ("bench", index, "id")
+        try:
+            entry = entries.get(ctx.catalog.get(ref.id).id.lower())
+        except UnknownModel:
+            raise _unknown(ctx, ref.id, keys) from None
+        if entry is None:
+            raise LLMSelectError(
+                f"the bench of {ref.id!r} is of a model that is not among the candidates",
+                file=ctx.path,
+                line=raw_line(ctx.path, *keys),
+                field=".".join(str(k) for k in keys),
+                hint="add it to candidates (ids, filter or run), or remove its bench",
+            )
+        summary = ctx.base_dir / ref.summary
+        note = attach_load(ctx, entry, read_bench(summary), summary)
+        if note:
+            warnings.append(note)
+    return warnings
+
+
+def attach_load(ctx: Context, entry: Entry, bench: BenchResult, summary: Path) -> str | None:
+    """A bench's latency under load onto the entry, and the speed targets judged on it instead
+    of the estimate (at the level of the study's concurrent users). Says when the bench never
+    reached that many users."""
+    from llmselect.selection.result import LoadLevel, MeasuredLoad
+
+    levels = [
+        LoadLevel(
+            concurrency=level.concurrency,
+            ttft_p95_s=level.ttft_s.p95,
+            tokens_per_s=level.output_tokens_per_s_per_user.p50,
+            output_tokens_per_s=level.output_tokens_per_s,
+            requests_per_s=level.requests_per_s,
+            errors=level.errors,
+        )
+        for level in bench.levels
+        if level.profile == "concurrency" and level.concurrency and level.completed
+    ]
+    if not levels:
+        raise LLMSelectError(
+            "the bench has no concurrency level with completed requests",
+            file=summary,
+            hint="bench the server with --concurrency (a sweep such as 1,4,16)",
+        )
+    users = ctx.study.targets.concurrent_users
+    levels.sort(key=lambda level: level.concurrency)
+    at = next((level for level in levels if level.concurrency >= users), levels[-1])
+    entry.load = MeasuredLoad(summary=str(summary), url=bench.url, levels=levels, at=at)
+    if entry.fit is None or not entry.fit.fits:
+        return None
+    entry.exclusions = [x for x in entry.exclusions if x.key not in _MEASURED_BY_BENCH]
+    t, where = ctx.study.targets, f"measured at {at.concurrency} concurrent requests"
+    if t.ttft_p95_s is not None and at.ttft_p95_s is not None and at.ttft_p95_s > t.ttft_p95_s:
+        entry.exclusions.append(
+            Exclusion(
+                stage="targets",
+                reason=f"p95 time to first token {at.ttft_p95_s:.2g} s {where} exceeds "
+                f"the {t.ttft_p95_s:g} s target",
+                relax=f"if you relax targets.ttft_p95_s to {_round_up(at.ttft_p95_s)}",
+                key="targets.ttft_p95_s",
+            )
+        )
+    speed = at.tokens_per_s
+    if t.tokens_per_s is not None and speed is not None and speed < t.tokens_per_s:
+        entry.exclusions.append(
+            Exclusion(
+                stage="targets",
+                reason=f"{speed:.3g} tokens/s per user {where} is under the "
+                f"{t.tokens_per_s:g} target",
+                relax=f"if you relax targets.tokens_per_s to {_round_down(speed)}",
+                key="targets.tokens_per_s",
+            )
+        )
+    if at.concurrency < users:
+        return (
+            f"{entry.id} was benched up to {at.concurrency} concurrent requests; the targets "
+            f"ask for {users} users, so its speed there is read at {at.concurrency}"
+        )
+    return None
 
 
 # -- evaluation -----------------------------------------------------------------------------

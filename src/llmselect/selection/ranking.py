@@ -51,14 +51,14 @@ def _score(study: SelectStudy, entry: Entry, fastest: float, cheapest: float) ->
     assert entry.fit is not None
     w = study.ranking
     quality = entry.quality.value if entry.quality else 0.0
-    speed = entry.fit.estimates.decode_tokens_per_s / fastest if fastest else 0.0
+    speed = entry.tokens_per_s / fastest if fastest else 0.0
     cost = cheapest / _cost(entry) if _cost(entry) else 1.0
     return (w.quality * quality + w.speed * speed + w.cost * cost) / (w.quality + w.speed + w.cost)
 
 
 def _ms_per_token(entry: Entry) -> float:
     assert entry.fit is not None
-    return 1000 / entry.fit.estimates.decode_tokens_per_s
+    return 1000 / entry.tokens_per_s
 
 
 def _mark_pareto(entries: list[Entry]) -> None:
@@ -95,7 +95,7 @@ def rank(
                 entry, benchmarks.get(entry.id, {}), study.ranking.published_benchmark
             )
     qualified = [e for e in entries if e.qualified and e.fit is not None]
-    fastest = max((e.fit.estimates.decode_tokens_per_s for e in qualified if e.fit), default=0.0)
+    fastest = max((e.tokens_per_s for e in qualified if e.fit), default=0.0)
     cheapest = min((_cost(e) for e in qualified), default=0.0)
     for entry in qualified:
         entry.score = _score(study, entry, fastest, cheapest)

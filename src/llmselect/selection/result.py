@@ -53,6 +53,32 @@ class MeasuredLatency(BaseModel):
     peak_memory_bytes: int | None = None
 
 
+class LoadLevel(BaseModel):
+    """One concurrency level of a bench (`llmselect bench`) against the model's server."""
+
+    concurrency: int
+    ttft_p95_s: float | None
+    tokens_per_s: float | None
+    """Decode tokens/s each user saw, median over requests (1 / TPOT)."""
+    output_tokens_per_s: float
+    """All users together."""
+    requests_per_s: float
+    errors: int
+
+
+class MeasuredLoad(BaseModel):
+    """Latency under load, measured by a bench on the study's hardware: what the targets and
+    the ranking use instead of the estimate."""
+
+    summary: str
+    """The bench's summary.json."""
+    url: str
+    levels: list[LoadLevel]
+    at: LoadLevel
+    """The level the targets are judged at: the lowest concurrency at or above the study's
+    concurrent users (the highest measured, when none reaches them)."""
+
+
 class Quality(BaseModel):
     value: float
     """0 to 1: the weighted task metrics when measured, else a published average over 100."""
@@ -111,10 +137,29 @@ class Entry(BaseModel):
     pareto: bool = False
     """Not beaten on quality, time per token and memory at once by any other ranked model."""
     exclusions: list[Exclusion] = Field(default_factory=list)
+    load: MeasuredLoad | None = None
+    """Latency under load from a bench of this model (study `bench:`), where one was given."""
 
     @property
     def qualified(self) -> bool:
         return not self.exclusions
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode tokens/s each user sees: measured under load where a bench exists, else the
+        estimate."""
+        if self.load is not None and self.load.at.tokens_per_s is not None:
+            return self.load.at.tokens_per_s
+        assert self.fit is not None
+        return self.fit.estimates.decode_tokens_per_s
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to first token: the bench's p95 where one exists, else the estimate."""
+        if self.load is not None and self.load.at.ttft_p95_s is not None:
+            return self.load.at.ttft_p95_s
+        assert self.fit is not None
+        return self.fit.estimates.ttft_s
 
 
 class Recommendation(BaseModel):

@@ -36,9 +36,11 @@ def recommendation(top: Entry, concurrent_users: int) -> str:
         f"Choose {top.name} ({top.id}): {quality}. On {top.fit.hardware} at {top.fit.quant} "
         f"with {top.fit.engine} it needs {mem.total_bytes / 2**30:.1f} of "
         f"{mem.available_bytes / 2**30:.0f} GiB per device, answers first in "
-        f"{_seconds(est.ttft_s)} and writes about {_rate(est.decode_tokens_per_s)} tokens/s "
+        f"{_seconds(top.ttft_s)} and writes about {_rate(top.tokens_per_s)} tokens/s "
         f"per user with {concurrent_users} at once"
     )
+    if top.load is not None:
+        summary += f" (measured under load at {top.load.at.concurrency} concurrent requests)"
     if est.cost_per_million_tokens is not None:
         summary += f", at ${est.cost_per_million_tokens:.3g} per million tokens"
     summary += "."
@@ -61,7 +63,7 @@ def runner_up(top: Entry, other: Entry) -> str:
     if top.quality and other.quality and top.quality.source == other.quality.source:
         parts.append(f"{(other.quality.value - top.quality.value) * 100:+.1f} points")
     if top.fit and other.fit:
-        ratio = other.fit.estimates.decode_tokens_per_s / top.fit.estimates.decode_tokens_per_s
+        ratio = other.tokens_per_s / top.tokens_per_s
         parts.append(f"{ratio:.2g}× the speed")
         mem = other.fit.memory.total_bytes / top.fit.memory.total_bytes
         parts.append(f"{mem:.2g}× the memory")

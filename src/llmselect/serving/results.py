@@ -8,6 +8,7 @@ byte).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -179,3 +180,24 @@ class BenchResult(BaseModel):
     error: str | None = None
     out: str | None = None
     """The folder with requests.jsonl and summary.json, when written."""
+
+
+def read_bench(path: Path) -> BenchResult:
+    """A bench's summary.json (or the folder `--out` wrote it in), checked; errors name it."""
+    from pydantic import ValidationError
+
+    from llmselect.errors import LLMSelectError
+
+    file = path / "summary.json" if path.is_dir() else path
+    try:
+        return BenchResult.model_validate_json(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LLMSelectError(f"cannot read {file}: {exc.strerror}", file=file) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise LLMSelectError(
+            f"not a bench summary: {first['msg']}",
+            file=file,
+            field=".".join(str(part) for part in first["loc"]),
+            hint="give the summary.json that `llmselect bench --out DIR` wrote",
+        ) from None
