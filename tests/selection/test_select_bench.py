@@ -46,8 +46,9 @@ def _select(folder: Path, *, users: int, bench: Path | None) -> dict[str, Any]:
 
 
 def _entry(selection: dict[str, Any]) -> dict[str, Any]:
-    [entry] = [e for e in selection["entries"] if e["id"] == MODEL]
-    return entry
+    entries: list[dict[str, Any]] = [e for e in selection["entries"] if e["id"] == MODEL]
+    assert len(entries) == 1
+    return entries[0]
 
 
 def test_a_slow_server_under_load_misses_the_target_the_estimate_meets(
