@@ -56,6 +56,7 @@ def test_a_slow_server_under_load_misses_the_target_the_estimate_meets(
 ) -> None:
     estimated = _entry(_select(tmp_path / "study", users=2, bench=None))
     assert estimated["rank"] == 1 and estimated["load"] is None
+    assert 'id="load"' not in (tmp_path / "study" / "o" / "report.html").read_text()
 
     _bench(loopback(ttft=0.01, token_delay=0.2, usage=True), tmp_path / "slow")  # 5 tokens/s
     selection = _select(tmp_path / "study", users=2, bench=tmp_path / "slow")
@@ -86,6 +87,13 @@ def test_a_fast_server_is_ranked_on_what_was_measured(loopback: Loopback, tmp_pa
     assert any("benched up to 2 concurrent requests" in w for w in selection["warnings"])
     report = (tmp_path / "study" / "o" / "report.md").read_text()
     assert "measured under load by a bench of" in report
+    html = (tmp_path / "study" / "o" / "report.html").read_text()
+    load = html[
+        html.index('<section id="load">') : html.index("</section>", html.index('id="load"'))
+    ]
+    assert load.count("<polyline") == 2  # latency and per-user speed against throughput
+    assert load.count("Mistral") >= 2  # the model's name in each chart's legend
+    assert "target 2<" in load and "target 10<" in load  # TTFT p95 and tokens/s targets
 
 
 def test_a_bench_of_a_model_outside_the_pool_names_the_study_line(tmp_path: Path) -> None:

@@ -161,6 +161,9 @@ def render_html(selection: Selection) -> str:
             has_details=lambda e: id(e) in with_details,
             anchor=lambda e: anchors[id(e)],
             chart=svg.quality_latency(selection.entries),
+            load_chart=svg.load_charts(
+                selection.entries, selection.targets.ttft_p95_s, selection.targets.tokens_per_s
+            ),
             memory_bar=svg.memory_bar,
             matrices=significance_matrices(selection),
             source_label=svg.SOURCE_LABEL,

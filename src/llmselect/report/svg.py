@@ -34,7 +34,8 @@ LOG_AXIS_ABOVE = 30
 class Point:
     entry: Entry
     ms: float
-    """Time per output token, from the estimated decode speed on the target hardware."""
+    """Time per output token: from the decode speed measured under load by a bench, or else
+    estimated on the target hardware."""
     quality: float
     source: str
 
@@ -52,12 +53,9 @@ def _nice_max(value: float) -> float:
 
 def _points(entries: list[Entry]) -> list[Point]:
     return [
-        Point(e, 1000 / e.fit.estimates.decode_tokens_per_s, e.quality.value, e.quality.source)
+        Point(e, 1000 / e.tokens_per_s, e.quality.value, e.quality.source)
         for e in entries
-        if e.rank is not None
-        and e.quality is not None
-        and e.fit is not None
-        and e.fit.estimates.decode_tokens_per_s > 0
+        if e.rank is not None and e.quality is not None and e.fit is not None and e.tokens_per_s > 0
     ]
 
 
@@ -135,9 +133,11 @@ def quality_latency(entries: list[Entry]) -> Markup:
         )
     middle = (top + height - bottom) / 2
     scale = ", log scale" if log else ""
+    measured = ", or measured under load ‡" if any(p.entry.load for p in points) else ""
     out.append(
         f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" '
-        f'class="axis">time per output token, ms (estimated on the target hardware{scale})</text>'
+        f'class="axis">time per output token, ms (estimated on the target hardware{measured}'
+        f"{scale})</text>"
         f'<text x="14" y="{middle}" text-anchor="middle" class="axis" '
         f'transform="rotate(-90 14 {middle})">quality, 0–100 (higher is better)</text>'
     )
@@ -237,3 +237,125 @@ def memory_bar(memory: Memory) -> Markup:
         f"{memory.available_bytes / GIB:.1f} GiB</text></svg>"
     )
     return Markup("".join(out))  # noqa: S704 (numbers and fixed labels only)
+
+
+SERIES_COLORS = ("#0969da", "#bf3989", "#1a7f37", "#bf8700", "#8250df", "#cf222e", "#57606a")
+
+
+@dataclass(frozen=True)
+class Curve:
+    name: str
+    points: list[tuple[float, float, int]]
+    """(x, y, concurrency) per bench level."""
+
+
+def _curves(
+    curves: list[Curve], *, x_label: str, y_label: str, target: float | None, target_label: str
+) -> str:
+    """Lines of points on linear axes from zero, each point labelled with its concurrency, and
+    the target as a dashed red line."""
+    width, height, left, bottom, top, right = 760, 320, 64, 48, 16, 200
+    xs = [x for c in curves for x, _, _ in c.points]
+    ys = [y for c in curves for _, y, _ in c.points] + ([target] if target else [])
+    x_max, y_max = _nice_max(max(xs) * 1.05), _nice_max(max(ys) * 1.08)
+
+    def px(x: float) -> float:
+        return left + x / x_max * (width - left - right)
+
+    def py(y: float) -> float:
+        return height - bottom - y / y_max * (height - top - bottom)
+
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{y_label}">']
+    for i in range(6):
+        gx, gy = x_max * i / 5, y_max * i / 5
+        out.append(
+            f'<line x1="{px(gx):.1f}" y1="{top}" x2="{px(gx):.1f}" y2="{height - bottom}" '
+            f'class="grid"/><text x="{px(gx):.1f}" y="{height - bottom + 16}" class="tick" '
+            f'text-anchor="middle">{gx:g}</text>'
+            f'<line x1="{left}" y1="{py(gy):.1f}" x2="{width - right}" y2="{py(gy):.1f}" '
+            f'class="grid"/><text x="{left - 6}" y="{py(gy) + 4:.1f}" class="tick" '
+            f'text-anchor="end">{gy:.3g}</text>'
+        )
+    middle = (top + height - bottom) / 2
+    out.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" '
+        f'class="axis">{x_label}</text><text x="14" y="{middle}" text-anchor="middle" '
+        f'class="axis" transform="rotate(-90 14 {middle})">{y_label}</text>'
+    )
+    if target:
+        out.append(
+            f'<line x1="{left}" y1="{py(target):.1f}" x2="{width - right}" y2="{py(target):.1f}" '
+            f'stroke="#cf222e" stroke-dasharray="6 4"/><text x="{width - right + 6}" '
+            f'y="{py(target) + 4:.1f}" class="tick">{target_label} {target:g}</text>'
+        )
+    for index, curve in enumerate(curves):
+        color = SERIES_COLORS[index % len(SERIES_COLORS)]
+        line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in curve.points)
+        out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+        for x, y, concurrency in curve.points:
+            out.append(
+                f'<g class="point"><title>{escape(curve.name)}: {concurrency} concurrent, '
+                f"x {x:.3g}, y {y:.3g}</title>"
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{color}"/>'
+                f'<text x="{px(x) + 6:.1f}" y="{py(y) - 6:.1f}" class="tick">{concurrency}</text>'
+                "</g>"
+            )
+        legend_y = top + 12 + index * 18
+        out.append(
+            f'<circle cx="{width - right + 20}" cy="{legend_y}" r="5" fill="{color}"/>'
+            f'<text x="{width - right + 30}" y="{legend_y + 4}" class="tick">'
+            f"{escape(curve.name)}</text>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def load_charts(
+    entries: list[Entry], ttft_target: float | None, speed_target: float | None
+) -> Markup:
+    """For the models benched under load: p95 time to first token against the throughput of
+    all users (the latency–throughput curve), and tokens/s per user against it (each user's
+    speed against the server's), with the targets drawn. Points are labelled with their
+    concurrency."""
+    benched = [e for e in entries if e.load is not None]
+    latency, per_user = [], []
+    for e in benched:
+        assert e.load is not None
+        levels = e.load.levels
+        latency.append(
+            Curve(
+                e.name,
+                [
+                    (lv.output_tokens_per_s, lv.ttft_p95_s, lv.concurrency)
+                    for lv in levels
+                    if lv.ttft_p95_s is not None
+                ],
+            )
+        )
+        per_user.append(
+            Curve(
+                e.name,
+                [
+                    (lv.output_tokens_per_s, lv.tokens_per_s, lv.concurrency)
+                    for lv in levels
+                    if lv.tokens_per_s is not None
+                ],
+            )
+        )
+    if not any(c.points for c in latency + per_user):
+        return Markup("")
+    total = "output tokens/s, all users together"
+    charts = _curves(
+        [c for c in latency if c.points],
+        x_label=total,
+        y_label="time to first token p95, s",
+        target=ttft_target,
+        target_label="target",
+    ) + _curves(
+        [c for c in per_user if c.points],
+        x_label=total,
+        y_label="tokens/s per user (median)",
+        target=speed_target,
+        target_label="target",
+    )
+    return Markup(charts)  # noqa: S704 (numbers and escaped model names only)
