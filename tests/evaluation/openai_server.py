@@ -101,9 +101,21 @@ class FakeServer:
                     server.authorization.append(self.headers.get("Authorization"))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self._open = True
                 try:
                     self._answer()
                 finally:
+                    self._close()
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                # The request stops counting as it is answered: the client may send its next
+                # one as soon as the answer arrives, before this thread has returned.
+                self._close()
+                super().send_response(code, message)
+
+            def _close(self) -> None:
+                if getattr(self, "_open", False):
+                    self._open = False
                     with lock:
                         server.in_flight -= 1
 
