@@ -42,8 +42,9 @@ def bench(
     url: Annotated[
         str | None,
         typer.Argument(
-            help="The server's OpenAI-compatible base URL (http://host:8000 or .../v1); "
-            "leave out with --serve."
+            help="The server's OpenAI-compatible base URL (http://host:8000 or .../v1), or, "
+            "with --study, the name of a study candidate (its server, or the engine its serve "
+            "command starts); leave out with --serve."
         ),
     ] = None,
     model: Annotated[
@@ -153,9 +154,14 @@ def bench(
         str | None, typer.Option("--file", help="The model file, for {file} in --serve.")
     ] = None,
     startup_timeout: Annotated[
-        float,
-        typer.Option("--startup-timeout", min=1.0, help="Seconds --serve waits for the engine."),
-    ] = 600.0,
+        float | None,
+        typer.Option(
+            "--startup-timeout",
+            min=1.0,
+            help="Seconds a started engine may take to answer (default: the candidate's, "
+            "else 600).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds prompts and arrivals.")] = 0,
     repeats: Annotated[
         int,

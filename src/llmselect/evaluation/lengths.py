@@ -81,7 +81,7 @@ def tokens_of(backend: Any, candidate: Candidate) -> Tokens | None:
     own: Tokens | None = getattr(backend, "tokens", None)
     if own is not None:
         return own
-    if candidate.openai:
+    if candidate.openai or candidate.serve:
         return _catalog_context(candidate.model)
     return None
 

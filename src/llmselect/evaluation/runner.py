@@ -58,6 +58,7 @@ from llmselect.evaluation.store import Failure, RunInfo, Sample, Store, cache_ke
 from llmselect.evaluation.study import Candidate, EvalStudy, TaskSpec
 
 if TYPE_CHECKING:
+    from llmselect.evaluation.backends.served import Launch
     from llmselect.evaluation.executors import Executor
 
 Progress = Callable[[str, int, int], None]
@@ -138,9 +139,11 @@ def run_models(
     store: Store,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    launch: Launch | None = None,
 ) -> Dataset:
     """Produce (or find stored) outputs for every candidate and item: here, or where
-    `executor` runs them (see `executors`); either way they are stored here as they come."""
+    `executor` runs them (see `executors`); either way they are stored here as they come.
+    `launch` starts the engines of `serve` candidates (see `backends.served`)."""
     from llmselect.evaluation.executors import CandidateWork, Recorder, open_executor
 
     dataset = load_study_dataset(study, base_dir)
@@ -162,6 +165,7 @@ def run_models(
                 total=len(items),
                 stored=len(items) - len(pending),
                 file=dataset.path,
+                launch=launch if candidate.serve else None,
             )
         )
     recorder = Recorder(store, settings, progress)
@@ -177,11 +181,12 @@ def produce(
     prompts: dict[str, str],
     keys: dict[str, str],
     file: str,
+    launch: Launch | None = None,
 ) -> Iterator[list[Sample] | Failure | RunInfo]:
     """One unit of work: open the candidate's backend, fit the prompts to its context, and
     yield its outputs as they are produced (items the policy skips first, with no output),
     each item's failure, and last where and how it ran. The caller stores them."""
-    backend = open_backend(candidate, base_dir)
+    backend = open_backend(candidate, base_dir, launch)
     try:
         sent, pending, skipped = _fit(study, backend, candidate, pending, prompts, keys, file)
         if skipped:
@@ -225,7 +230,7 @@ def _produced(
                 cache_key=keys[item.id], model=candidate.name, item_id=item.id, error=str(exc)
             )
 
-    if candidate.openai:
+    if candidate.openai or candidate.serve:
         for chunk, answer in _as_answered(pending, run, candidate.concurrency):
             if isinstance(answer, ItemFailed):
                 yield from failed(chunk, answer)

@@ -110,8 +110,20 @@ class Candidate(Strict):
     transformers: str | None = None
     gguf: str | None = None
     openai: str | None = None
+    serve: str | None = None
+    """A serving engine to start for the run and evaluate through its OpenAI-compatible API: a
+    command with `{model}`, `{file}` and `{port}`, e.g. `llama-server -m {file} --port {port}`
+    (run without a shell; stopped when the candidate is done; its log kept)."""
+    file: str | None = None
+    """The model file `{file}` stands for in `serve` (relative to the study)."""
+    startup_timeout_s: float = Field(default=600.0, gt=0)
+    """How long `serve`'s engine may take to answer before the run gives up on it."""
+    gpus: int | None = Field(default=None, ge=1, le=64)
+    """GPUs `serve`'s engine is given on a Ray cluster with GPUs (default 1); Ray sets
+    CUDA_VISIBLE_DEVICES for it."""
     model: str | None = None
-    """The model name an OpenAI-compatible server knows."""
+    """The model name an OpenAI-compatible server knows (with `serve`: `{model}`, and by default
+    the first model the engine lists)."""
     batch_size: int = Field(default=8, ge=1, le=1024)
     concurrency: int = Field(default=4, ge=1, le=256)
     """Requests in flight at once (HTTP backends)."""
@@ -151,9 +163,12 @@ class Candidate(Strict):
 
     @model_validator(mode="after")
     def _one_backend(self) -> Candidate:
-        given = [b for b in ("transformers", "gguf", "openai") if getattr(self, b)]
+        given = [b for b in ("transformers", "gguf", "openai", "serve") if getattr(self, b)]
         if len(given) != 1:
-            raise ValueError("name exactly one of transformers, gguf or openai")
+            raise ValueError("name exactly one of transformers, gguf, openai or serve")
+        for option in ("file", "gpus"):
+            if getattr(self, option) is not None and not self.serve:
+                raise ValueError(f"{option} applies to serve candidates only: remove it")
         return self
 
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Literal
 
 from llmselect.atomicfile import write_text_atomic
 from llmselect.errors import LLMSelectError
-from llmselect.serving.client import RequestSettings, base_url
-from llmselect.serving.engine import EngineServer
+from llmselect.serving.client import RequestSettings
+from llmselect.serving.engine import EngineServer, first_model
 from llmselect.serving.load import Level
 from llmselect.serving.prompts import GivenPrompts, Prompts, SyntheticPrompts, parse_lengths
 from llmselect.serving.results import (
@@ -47,7 +47,8 @@ class BenchOptions:
     """What `llmselect bench` was asked for."""
 
     url: str | None = None
-    """The server; None when `serve` starts one."""
+    """The server; None when `serve` starts one; with `study`, the name of one of its
+    candidates (its server, or the engine its `serve` command starts)."""
     model: str | None = None
     """The name the server knows the model by (default: the first it lists)."""
     endpoint: Literal["completions", "chat"] = "completions"
@@ -74,7 +75,8 @@ class BenchOptions:
     serve: str | None = None
     file: str | None = None
     """The model file, for `{file}` in `serve` (and the tokenizer, when it is a GGUF file)."""
-    startup_timeout_s: float = 600.0
+    startup_timeout_s: float | None = None
+    """How long a started engine may take to answer (default: the candidate's, else 600 s)."""
     out: Path | None = None
     allow_insecure_http: bool = False
 
@@ -115,6 +117,14 @@ def levels(options: BenchOptions) -> list[Level]:
 
 
 def check_options(options: BenchOptions) -> None:
+    if options.url is not None and "://" not in options.url:
+        if options.study is None:
+            raise LLMSelectError(
+                f"{options.url!r} is not a URL",
+                field="TARGET",
+                hint="give the server's URL (http://host:8000), or a candidate's name with --study",
+            )
+        _take_candidate(options, options.study, options.url)
     if options.url is None and options.serve is None:
         raise LLMSelectError("give the server's URL, or a serve command to start one")
     if options.url is not None and options.serve is not None:
@@ -139,6 +149,54 @@ def check_options(options: BenchOptions) -> None:
         )
     if options.requests is not None and options.duration_s is not None:
         raise LLMSelectError("give --requests or --duration, not both", field="--duration")
+
+
+def _take_candidate(options: BenchOptions, study: Path, name: str) -> None:
+    """`llmselect bench NAME --study FILE`: the server of the study's candidate NAME, or the
+    engine its `serve` command starts; what the command line gives wins."""
+    from llmselect.evaluation.study import Candidate, load_study
+    from llmselect.study import load_select_study
+    from llmselect.yamlfile import load_yaml
+
+    raw = load_yaml(study)
+    candidates: list[Candidate]
+    if isinstance(raw, dict) and isinstance(raw.get("candidates"), list):
+        candidates = list(load_study(study).candidates)
+    else:
+        candidates = list(load_select_study(study)[0].candidates.run)
+    found = next((c for c in candidates if c.name == name), None)
+    if found is None:
+        names = ", ".join(c.name for c in candidates) or "none"
+        raise LLMSelectError(
+            f"the study has no candidate named {name!r} (its candidates: {names})",
+            file=study,
+            field="TARGET",
+            hint="give a candidate's name, or the server's URL (http://host:8000)",
+        )
+    if not (found.openai or found.serve):
+        raise LLMSelectError(
+            f"candidate {name!r} runs in this process ({'gguf' if found.gguf else 'transformers'}"
+            "): a bench measures a server",
+            file=study,
+            field="serve",
+            hint="give the candidate a serve command, e.g. `serve: python -m llama_cpp.server "
+            "--model {file} --port {port}` with `file:`, or bench its server by URL",
+        )
+    if options.serve is not None:
+        raise LLMSelectError(
+            "give a candidate or a serve command, not both", field="--serve", file=study
+        )
+    options.url = found.openai
+    options.serve = found.serve
+    options.model = options.model or found.model
+    if found.serve:
+        from llmselect.evaluation.backends import served_file
+
+        options.file = options.file or served_file(found, study.resolve().parent)
+        if options.startup_timeout_s is None:
+            options.startup_timeout_s = found.startup_timeout_s
+    if found.allow_insecure_http:
+        options.allow_insecure_http = True
 
 
 def _study_inputs(options: BenchOptions) -> tuple[list[str] | None, str, Targets | None, bool]:
@@ -199,24 +257,6 @@ def _tokenizers(options: BenchOptions) -> tuple[Tokenizer | None, Tokenizer | No
     return None, None
 
 
-def _first_model(url: str, api_key: str | None) -> str:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        answer = httpx.get(base_url(url) + "/v1/models", headers=headers, timeout=10.0)
-        answer.raise_for_status()
-        models = answer.json().get("data") or []
-        return str(models[0]["id"])
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise LLMSelectError(
-            f"could not read the model's name from {base_url(url)}/v1/models "
-            f"({type(exc).__name__})",
-            field="--model",
-            hint="give --model (the name the server knows the model by)",
-        ) from None
-
-
 class _Writer:
     """requests.jsonl and summary.json, written as each level ends."""
 
@@ -268,7 +308,7 @@ def bench(options: BenchOptions, progress: Progress | None = None) -> BenchResul
         log=log_dir / "engine.log",
         model=options.model,
         file=options.file,
-        startup_timeout_s=options.startup_timeout_s,
+        startup_timeout_s=options.startup_timeout_s or 600.0,
     )
     if progress:
         progress("starting the engine", 0, 1)
@@ -287,7 +327,7 @@ def _measure(
     progress: Progress | None,
 ) -> BenchResult:
     api_key = None if server else (os.environ.get("OPENAI_API_KEY") or None)
-    model = options.model or _first_model(url, api_key)
+    model = options.model or first_model(url, api_key)
     settings = RequestSettings(
         model=model,
         endpoint=options.endpoint,

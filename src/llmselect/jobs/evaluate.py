@@ -18,6 +18,7 @@ from llmselect.evaluation.runner import Progress, check_out_dir, run_models, wri
 from llmselect.evaluation.store import open_store, remove_store
 from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
 from llmselect.evaluation.study import Candidate, EvalStudy, load_study
+from llmselect.serving.engine import Launcher
 from llmselect.sizing import detect
 from llmselect.sizing.calibration import Measurement, record
 from llmselect.sizing.quant import gguf_file_scheme, normalize
@@ -81,7 +82,9 @@ def evaluate(
     spec = choose_executor(ray, study.executor)  # `ray`: --ray ADDRESS
     executor = open_executor(spec)
     try:
-        dataset = run_models(study, base_dir, db, count, executor)
+        # `serve` candidates' engines: started where their units run, logs in out/engines.
+        engines = Launcher(out / "engines")
+        dataset = run_models(study, base_dir, db, count, executor, engines)
         results = write_results(study, base_dir, dataset, db, out)
         record_runs(db, results, count.produced)
     finally:

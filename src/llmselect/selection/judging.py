@@ -109,7 +109,7 @@ def pool(ctx: Context) -> list[ModelCard]:
             pool.setdefault(card.id.lower(), card)
     for index, run in enumerate(ctx.study.candidates.run):
         card = ctx.catalog.find(run.id)
-        if run.gguf:
+        if run.gguf or _served_gguf(run):
             header = _gguf_card(ctx, run, index)
             card = card or header
             scheme = gguf_file_scheme(header.quantization)
@@ -131,18 +131,25 @@ def _card_from_folder(ctx: Context, run: RunSpec, index: int) -> ModelCard:
     return card
 
 
+def _served_gguf(run: RunSpec) -> bool:
+    """A served engine reads a GGUF file (llama.cpp's servers)."""
+    return bool(run.serve and run.file and run.file.lower().endswith(".gguf"))
+
+
 def _gguf_card(ctx: Context, run: RunSpec, index: int) -> ModelCard:
     """A GGUF file describes itself in its header (architecture, quantization, parameters)."""
     from llmselect.catalog.importers.gguf_file import import_gguf
 
-    assert run.gguf is not None
-    path = ctx.base_dir / run.gguf
+    key = "gguf" if run.gguf else "file"
+    given = run.gguf or run.file
+    assert given is not None
+    path = ctx.base_dir / given
     if not path.is_file():
         raise LLMSelectError(
             f"no such GGUF file: {path}",
             file=ctx.path,
-            line=raw_line(ctx.path, "candidates", "run", index, "gguf"),
-            field=f"candidates.run.{index}.gguf",
+            line=raw_line(ctx.path, "candidates", "run", index, key),
+            field=f"candidates.run.{index}.{key}",
         )
     card = import_gguf(path, model_id=run.id)
     if not ctx.catalog.find(run.id):

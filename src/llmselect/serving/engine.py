@@ -11,19 +11,24 @@ started.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import itertools
 import os
 import re
 import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 from llmselect.errors import LLMSelectError
+from llmselect.serving.client import base_url
 
 PLACEHOLDERS = ("model", "file", "port")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -66,6 +71,23 @@ def command_line(template: str, *, model: str | None, file: str | None, port: in
                 )
         out.append(_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), word))
     return out
+
+
+def first_model(url: str, api_key: str | None = None) -> str:
+    """The name of the first model a server lists in /v1/models."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    root = base_url(url)
+    try:
+        answer = httpx.get(root + "/v1/models", headers=headers, timeout=10.0)
+        answer.raise_for_status()
+        models = answer.json().get("data") or []
+        return str(models[0]["id"])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise LLMSelectError(
+            f"could not read the model's name from {root}/v1/models ({type(exc).__name__})",
+            field="model",
+            hint="give the model's name (the name the server knows it by)",
+        ) from None
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -141,6 +163,9 @@ class EngineServer:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def first_model(self) -> str:
+        return first_model(self.url)
+
     def died(self, what: str, *, measured: bool = True) -> EngineError:
         """The error for an engine that stopped: its exit code and the tail of its log."""
         code = self._process.poll() if self._process else None
@@ -187,6 +212,51 @@ class EngineServer:
                 continue
         # What the engine started and left behind (workers of a leader that already exited).
         _signal_group(process.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """Starts the engines of an evaluation's `serve` candidates (`evaluation.backends.served`),
+    each with a log of its own in `log_dir`: NAME-TIME-PID.log, as several units of one
+    candidate may start engines at once on a cluster's node. Without `log_dir`, a temporary
+    folder on the machine that runs the unit."""
+
+    log_dir: Path | None = None
+
+    def __call__(
+        self,
+        command: str,
+        *,
+        name: str,
+        model: str | None,
+        file: str | None,
+        startup_timeout_s: float,
+    ) -> EngineServer:
+        folder = Path(tempfile.gettempdir()) / "llmselect-engines"
+        if self.log_dir is not None:
+            with contextlib.suppress(OSError):  # a cluster's node without the driver's folder
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                folder = self.log_dir
+        when = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^\w.-]", "_", name)
+        stem = f"{safe}-{when}-{os.getpid()}"
+        log = folder / f"{stem}.log"
+        for again in itertools.count(2):  # a start within the same second keeps its own
+            try:
+                log.touch(exist_ok=False)
+                break
+            except FileExistsError:
+                log = folder / f"{stem}-{again}.log"
+        server = EngineServer(
+            command, log=log, model=model, file=file, startup_timeout_s=startup_timeout_s
+        )
+        server.start()
+        try:
+            server.wait_healthy()
+        except BaseException:
+            server.stop()
+            raise
+        return server
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmselect.errors import LLMSelectError
 from llmselect.evaluation.backends.base import Backend, Generation, GenerationSettings
 from llmselect.evaluation.study import Candidate
+
+if TYPE_CHECKING:
+    from llmselect.evaluation.backends.served import Launch
 
 __all__ = ["Backend", "Generation", "GenerationSettings", "backend_identity", "open_backend"]
 
@@ -24,13 +28,25 @@ def backend_identity(candidate: Candidate, base_dir: Path) -> str:
         return f"transformers:{(base_dir / candidate.transformers).resolve()}"
     if candidate.gguf:
         return f"gguf:{(base_dir / candidate.gguf).resolve()}"
+    if candidate.serve:
+        # The engine's command and the model file it reads, not the port it got this time.
+        file = f":{served_file(candidate, base_dir)}" if candidate.file else ""
+        return f"serve:{candidate.serve}{file}:{candidate.model or ''}"
     from llmselect.evaluation.backends.openai_http import redact_url
 
     # Without the URL's password: the identity is written to the store and to results.json.
     return f"openai:{redact_url(candidate.openai or '')}:{candidate.model}"
 
 
-def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
+def served_file(candidate: Candidate, base_dir: Path) -> str | None:
+    """The model file of a `serve` candidate, as its engine is given it (`{file}`)."""
+    return str((base_dir / candidate.file).resolve()) if candidate.file else None
+
+
+def open_backend(candidate: Candidate, base_dir: Path, launch: Launch | None = None) -> Backend:
+    """The candidate's backend, ready; a `serve` candidate's engine is started by `launch`."""
+    if candidate.serve:
+        return _served(candidate, base_dir, launch)
     if candidate.transformers:
         from llmselect.evaluation.backends.transformers_backend import TransformersBackend
 
@@ -66,3 +82,34 @@ def open_backend(candidate: Candidate, base_dir: Path) -> Backend:
     return GGUFBackend(
         (base_dir / candidate.gguf).resolve(), name=backend_identity(candidate, base_dir)
     )
+
+
+def _served(candidate: Candidate, base_dir: Path, launch: Launch | None) -> Backend:
+    from llmselect.evaluation.backends.served import ServedBackend
+
+    if launch is None:
+        raise LLMSelectError(
+            f"candidate {candidate.name!r} has a serve command, and nothing here starts engines",
+            field="serve",
+            hint="run it with `llmselect eval` or `llmselect select`",
+        )
+    engine = launch(
+        candidate.serve or "",
+        name=candidate.name,
+        model=candidate.model,
+        file=served_file(candidate, base_dir),
+        startup_timeout_s=candidate.startup_timeout_s,
+    )
+    try:
+        return ServedBackend(
+            engine,
+            candidate.model or engine.first_model(),
+            name=backend_identity(candidate, base_dir),
+            concurrency=candidate.concurrency,
+            timeout_s=candidate.timeout_s,
+            retries=candidate.retries,
+            backoff_s=candidate.retry_backoff_s,
+        )
+    except BaseException:
+        engine.stop()
+        raise

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from llmselect.evaluation.backends.served import Launch
     from llmselect.evaluation.store import Store
     from llmselect.evaluation.study import Candidate, EvalStudy
 
@@ -89,6 +90,8 @@ class CandidateWork:
     stored: int
     file: str
     """The dataset's file, for errors that name an item."""
+    launch: Launch | None = None
+    """What starts the candidate's engine, for a `serve` candidate."""
 
 
 @dataclass

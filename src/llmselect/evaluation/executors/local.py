@@ -24,7 +24,14 @@ class LocalExecutor:
                 continue
             # Committed as they come: a run stopped now keeps all that was produced.
             outputs = produce(
-                study, base_dir, part.candidate, part.pending, part.prompts, part.keys, part.file
+                study,
+                base_dir,
+                part.candidate,
+                part.pending,
+                part.prompts,
+                part.keys,
+                part.file,
+                part.launch,
             )
             for produced in outputs:
                 recorder.put(part, produced)

@@ -59,6 +59,9 @@ def needs_of(candidate: Candidate, base_dir: Path, spec: ExecutorSpec, nodes: li
     if candidate.openai:
         return Needs(cpus=spec.http_cpus, why="an HTTP client")
     gpu_nodes = [n for n in nodes if n.gpus >= 1]
+    if candidate.serve and gpu_nodes:
+        gpus = candidate.gpus or 1
+        return Needs(cpus=1, gpus=gpus, why=f"its engine on {_count(gpus, 'GPU')}")
     if not gpu_nodes:
         return Needs(cpus=spec.cpus, why="a local model on CPUs (the cluster has no GPU)")
     if candidate.gguf:
@@ -74,7 +77,7 @@ def needs_of(candidate: Candidate, base_dir: Path, spec: ExecutorSpec, nodes: li
             hint="name it in the study: `executor: {ray: ..., gpu: H100-80GB}` "
             "(`llmselect hardware --list`)",
         )
-    assert candidate.transformers  # one backend per candidate: openai and gguf are above
+    assert candidate.transformers  # one backend per candidate: the others are above
     folder = base_dir / candidate.transformers
     return gpus_for(candidate.name, folder, find_device(name).id, candidate.batch_size)
 

@@ -222,6 +222,8 @@ def unit_payload(
         "prompts": {i.id: work.prompts[i.id] for i in items},
         "keys": {i.id: work.keys[i.id] for i in items},
         "file": work.file,
+        # A function Ray sends by reference: the engine starts on the node that runs the unit.
+        "launch": work.launch,
     }
 
 
@@ -250,6 +252,7 @@ def run_unit(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
             payload["prompts"],
             payload["keys"],
             payload["file"],
+            payload.get("launch"),
         )
         waiting: list[dict[str, Any]] = []
         sent = time.monotonic()
