@@ -88,7 +88,9 @@ def test_a_worker_killed_mid_unit_is_replaced_and_sends_only_what_is_not_stored(
         running = wait_for(
             lambda: [
                 t
-                for t in list_tasks(filters=[("state", "=", "RUNNING")], detail=True)
+                for t in list_tasks(
+                    address=ray_cluster, filters=[("state", "=", "RUNNING")], detail=True
+                )
                 if t.name.startswith("llmselect-unit:") and t.worker_pid
             ]
         )
