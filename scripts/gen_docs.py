@@ -253,6 +253,16 @@ SCHEMAS = (
         "llmselect.evaluation.store_records:StoredRuns",
         "`runs list --json` and `runs show --json`: what a result store holds, run by run",
     ),
+    Schema(
+        "bench",
+        "llmselect.serving.results:BenchResult",
+        "`bench --json` and `OUT/summary.json`; a line of `OUT/requests.jsonl` is bench-request",
+    ),
+    Schema(
+        "bench-request",
+        "llmselect.serving.results:RequestRecord",
+        "a line of `OUT/requests.jsonl` (`bench --out`): one request's timings",
+    ),
     Schema("data-report", "llmselect.finetune.data_check:DataReport", "`data check --json`"),
     Schema(
         "finetune-result",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from llmselect.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = ROOT / "tests" / "serving" / "loopback_server.py"
 SHAPES = Path(__file__).parent / "contracts" / "shapes.json"
 COMMANDS = {
     "catalog show": ["catalog", "show", "meta-llama/Llama-2-7b-hf"],
@@ -39,6 +41,16 @@ COMMANDS = {
     "select": [
         *["select", str(ROOT / "examples" / "shortlist-2026" / "study.yaml")],
         *["--no-measure", "--no-report"],
+    ],
+    # Against the tests' loopback engine, started by --serve (it reports usage).
+    "bench": [
+        *[
+            "bench",
+            "--serve",
+            f"{sys.executable} {LOOPBACK} --port {{port}} --usage --token-delay 0.002",
+        ],
+        *["--concurrency", "1,2", "--requests", "4", "--output-tokens", "4"],
+        *["--ttft-p95", "1", "--tokens-per-s", "10"],
     ],
 }
 
