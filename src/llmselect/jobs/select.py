@@ -21,6 +21,7 @@ from llmselect.study import SelectStudy
 
 if TYPE_CHECKING:
     # The evaluation pulls in numpy and scipy: only a study that measures pays for them.
+    from llmselect.evaluation.executors import ClusterRun
     from llmselect.evaluation.results import EvalResults
     from llmselect.evaluation.study import EvalStudy
 
@@ -35,8 +36,9 @@ def select(
     measure: bool = True,
     store_path: str | Path | None = None,
     progress: Progress | None = None,
-) -> Selection:
-    """Run every stage and rank what is left. Measured results are stored under `out_dir`."""
+) -> tuple[Selection, ClusterRun | None]:
+    """Run every stage and rank what is left. Measured results are stored under `out_dir`.
+    With the selection comes where its models ran, when they ran on a Ray cluster."""
     from llmselect.catalog import load_catalog
     from llmselect.selection.ranking import rank
     from llmselect.sizing.detect import target_hardware
@@ -66,14 +68,14 @@ def select(
     if study.bench:
         stages["sizing"] += f"; latency under load measured for {len(study.bench)}"
 
-    results = None
+    results, cluster = None, None
     eval_study = study.eval_study()
     if not measure:
         stages["evaluation"] = "skipped (--no-measure)"
     elif eval_study is None:
         stages["evaluation"] = "skipped: no models to run (candidates.run) or no dataset"
     else:
-        results = _evaluate(eval_study, ctx.base_dir, out_dir, store_path, progress)
+        results, cluster = _evaluate(eval_study, ctx.base_dir, out_dir, store_path, progress)
         stages["evaluation"] = judging.attach_evaluation(ctx, entries, results)
 
     dataset_sha = results.dataset.sha256 if results else None
@@ -85,7 +87,7 @@ def select(
 
     benchmarks = {c.id: {b.name: b.value for b in c.benchmarks} for c in cards}
     ranked = rank(ctx.study, list(entries.values()), benchmarks)
-    return Selection(
+    selection = Selection(
         study=study.name,
         description=study.description,
         hardware=hardware,
@@ -104,6 +106,7 @@ def select(
         + finetune_warnings,
         reproducibility=judging.reproducibility(ctx, dataset_sha),
     )
+    return selection, cluster
 
 
 def _items_failed(results: EvalResults) -> list[str]:
@@ -125,10 +128,11 @@ def _evaluate(
     out_dir: Path,
     store_path: str | Path | None,
     progress: Progress | None,
-) -> EvalResults:
+) -> tuple[EvalResults, ClusterRun | None]:
     """Run (or resume) the study's own models on its dataset; results under `evaluation/`,
-    outputs in `store_path`, else the study's `store:`, else `evaluation/store.sqlite`."""
-    from llmselect.evaluation.executors import open_executor
+    outputs in `store_path`, else the study's `store:`, else `evaluation/store.sqlite`. With
+    the results, where each unit ran when the models ran on a Ray cluster."""
+    from llmselect.evaluation.executors import ClusterRun, open_executor
     from llmselect.evaluation.runner import run_models, write_results
     from llmselect.evaluation.store import open_store
     from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
@@ -142,7 +146,10 @@ def _evaluate(
         dataset = run_models(study, base_dir, db, count, executor)
         results = write_results(study, base_dir, dataset, db, eval_dir)
         record_runs(db, results, count.produced)
-        return results
+        cluster = None
+        if study.executor and study.executor.uses_ray:
+            cluster = ClusterRun(address=executor.address, units=executor.units)
+        return results, cluster
     finally:
         db.close()
 
@@ -153,10 +160,17 @@ class SelectOutcome:
 
     selection: Selection
     files: dict[str, Path]
+    cluster: ClusterRun | None = None
+    """Where each unit ran, when the study's models ran on a Ray cluster."""
 
     def to_json(self) -> dict[str, Any]:
+        """`select --json`: the selection, the files written, and `cluster` only when the
+        models ran on a Ray cluster (a run here has no such key)."""
         files = {kind: str(path) for kind, path in self.files.items()}
-        return self.selection.model_dump(mode="json") | {"files": files}
+        out = self.selection.model_dump(mode="json") | {"files": files}
+        if self.cluster:
+            out["cluster"] = self.cluster.model_dump(mode="json")
+        return out
 
 
 def select_study(
@@ -193,7 +207,7 @@ def select_study(
             store, study.store, base_dir, out_dir / "evaluation" / "store.sqlite"
         )
         remove_store(location)
-    selection = select(
+    selection, cluster = select(
         study,
         profile,
         study_file,
@@ -207,4 +221,4 @@ def select_study(
         from llmselect.report import write_report
 
         files = write_report(selection, out_dir)
-    return SelectOutcome(selection, files)
+    return SelectOutcome(selection, files, cluster)

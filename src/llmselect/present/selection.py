@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from llmselect.present import Screen
 from llmselect.units import format_count, gib
 
 if TYPE_CHECKING:
@@ -26,10 +27,12 @@ def scaffold(done: Scaffold) -> RenderableType:
     return Group(*lines)
 
 
-def outcome(done: SelectOutcome, *, show_all: bool = False) -> RenderableType:
-    """The selection, then the report files written."""
+def outcome(done: SelectOutcome, *, show_all: bool = False) -> Screen:
+    """The selection, then the report files written; on stderr, as `eval` says it, where the
+    models' units ran when they ran on a Ray cluster."""
     written = [Text(f"wrote {path}") for path in done.files.values()]
-    return Group(selection_summary(done.selection, show_all=show_all), *written)
+    notes = done.cluster.lines() if done.cluster else []
+    return Screen(Group(selection_summary(done.selection, show_all=show_all), *written), notes)
 
 
 def selection_summary(
