@@ -15,7 +15,8 @@ stream after its first token, without [DONE]; `--stall-every K` sends the header
 and then nothing; `--json-every K` answers every K-th with a plain JSON completion, as a server
 that ignores `stream` does; `--die-after N` exits the process (os._exit, like a crash) when
 request N arrives. `--log FILE` appends, per request, its prompt and the server's own time from
-reading the request to writing its first token (nanoseconds).
+reading the request to writing its first token (nanoseconds). `--tls-cert FILE --tls-key FILE`
+serves https:// instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 import time
 from typing import Any
@@ -41,6 +43,8 @@ class Options(argparse.Namespace):
     json_every: int
     die_after: int
     log: str | None
+    tls_cert: str | None
+    tls_key: str | None
 
 
 def parse(argv: list[str]) -> Options:
@@ -56,6 +60,8 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--json-every", type=int, default=0)
     parser.add_argument("--die-after", type=int, default=0)
     parser.add_argument("--log", default=None)
+    parser.add_argument("--tls-cert", default=None)
+    parser.add_argument("--tls-key", default=None)
     return parser.parse_args(argv, namespace=Options())
 
 
@@ -179,7 +185,11 @@ class Server:
 
 async def main(argv: list[str]) -> None:
     server = Server(parse(argv))
-    listening = await asyncio.start_server(server.handle, "127.0.0.1", server.options.port)
+    tls = None
+    if server.options.tls_cert:  # https://, with this certificate and key
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(server.options.tls_cert, server.options.tls_key)
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", server.options.port, ssl=tls)
     async with listening:
         await listening.serve_forever()
 

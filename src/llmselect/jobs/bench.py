@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from llmselect.atomicfile import write_text_atomic
 from llmselect.errors import LLMSelectError
-from llmselect.serving.client import RequestSettings
+from llmselect.serving.client import RequestSettings, base_url
 from llmselect.serving.engine import EngineServer, first_model
 from llmselect.serving.load import Level
 from llmselect.serving.prompts import GivenPrompts, Prompts, SyntheticPrompts, parse_lengths
@@ -257,6 +257,31 @@ def _tokenizers(options: BenchOptions) -> tuple[Tokenizer | None, Tokenizer | No
     return None, None
 
 
+def check_certificate(url: str) -> None:
+    """An https:// server whose certificate cannot be checked fails every request the same way:
+    say so once, before the bench, with what fixes it (not "the server stopped answering")."""
+    import ssl
+
+    import httpx
+
+    if not url.lower().startswith("https://"):
+        return
+    try:
+        # The trust store the load generator uses (`ssl`'s default paths: SSL_CERT_FILE).
+        httpx.get(base_url(url) + "/v1/models", timeout=10.0, verify=ssl.create_default_context())
+    except httpx.ConnectError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+            return  # the bench reports the others as they come, per request
+        raise LLMSelectError(
+            f"the TLS certificate of {base_url(url)} could not be verified ({exc})",
+            field="TARGET",
+            hint="if your own certificate authority signed it, point SSL_CERT_FILE at that "
+            "authority's certificate (PEM)",
+        ) from None
+    except httpx.HTTPError:
+        return
+
+
 class _Writer:
     """requests.jsonl and summary.json, written as each level ends."""
 
@@ -301,6 +326,7 @@ def bench(options: BenchOptions, progress: Progress | None = None) -> BenchResul
         from llmselect.evaluation.backends.openai_http import check_credentials
 
         check_credentials(options.url, api_key, options.allow_insecure_http)
+        check_certificate(options.url)
         return _measure(options.url, None, options, prompts, source, tokenizer, writer, progress)
     log_dir = options.out if options.out is not None else Path(tempfile.mkdtemp(prefix="bench-"))
     server = EngineServer(
