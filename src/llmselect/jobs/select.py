@@ -136,6 +136,7 @@ def _evaluate(
     from llmselect.evaluation.runner import run_models, write_results
     from llmselect.evaluation.store import open_store
     from llmselect.evaluation.store_records import ProducedCounter, record_runs, store_location
+    from llmselect.serving.engine import Launcher
 
     eval_dir = out_dir / "evaluation"
     db = open_store(store_location(store_path, study.store, base_dir, eval_dir / "store.sqlite"))
@@ -143,7 +144,8 @@ def _evaluate(
     try:
         # Here, or on the Ray cluster the study's `executor:` (or `--ray`) names.
         executor = open_executor(study.executor)
-        dataset = run_models(study, base_dir, db, count, executor)
+        engines = Launcher(eval_dir / "engines")  # `serve` candidates' engines
+        dataset = run_models(study, base_dir, db, count, executor, engines)
         results = write_results(study, base_dir, dataset, db, eval_dir)
         record_runs(db, results, count.produced)
         cluster = None
