@@ -5,14 +5,29 @@
 Scaling: four HTTP candidates, each against its own loopback OpenAI-compatible server that
 answers every request after a fixed latency (50 ms), `--items` items each, run by `eval`'s Ray
 executor (the code `llmselect eval --ray` runs) on a local cluster of 1, 2 and 4 worker nodes
-(`ray.cluster_utils.Cluster`; the head runs no task). Concurrency is fixed per node, so that
-per-unit concurrency cannot hide the nodes: each node has one CPU, an HTTP unit asks a quarter
-(four units at once per node), each unit sends one request at a time, and units hold 25 items.
+(`ray.cluster_utils.Cluster`; the head runs no task). Units hold 25 items.
+
+What a node can do is fixed, so that the benchmark measures what adding nodes gives, as on a
+real cluster where each node brings capacity of its own: each node has one CPU and an HTTP
+unit asks for one (the study's `executor: {http_cpus: 1}`), so a node runs one unit at a time,
+and each unit sends one request at a time (`concurrency: 1`). A node therefore answers at most
+1 / 50 ms = 20 items a second, and N nodes 20 N. (Before, an HTTP unit asked a quarter CPU, so
+one node ran four units and asked 80 items a second by itself: this 2-core machine, which runs
+every node, the driver and the servers, was then the limit at one node already, and four nodes
+were no faster: 0.72x to 1.15x.) The nodes are the limit, as long as this
+machine's cores keep up with the work around the requests (the driver storing every output,
+each node's raylet and worker). That work is light at 20 to 80 items a second; what it asks
+of the cores is shown (the driver's CPU per item), and the table gives each run's share of
+the nodes' ceiling. Where the rest goes is measured too: the mean time of one request as its
+unit timed it (50 ms and HTTP's own), and the share of the nodes' time spent in a request (the
+rest: units starting and ending, the driver sending them). The loopback servers run in a
+process of their own, so that they stand for servers elsewhere and take no time from the
+driver's Python (they did, in its process).
+
 Items per second are over the whole run as the driver sees it (planning, sending the units,
 storing every output). The cluster starts once with the most nodes, a warm-up run starts each
-node's workers, and nodes are then taken away (4, then 2, then 1). The target (issue
-18) is 3x from 1 to 4 nodes: on this 2-core machine the work is waiting on the network, so the
-nodes' processes do not compete for the cores.
+node's worker, and nodes are then taken away (4, then 2, then 1). The target (issue 18) is 3x
+from 1 to 4 nodes.
 
 Overhead: one local CPU candidate (a small Llama built here, transformers on the CPU) on the
 same items, run in this process (`eval` without `--ray`) and as one Ray unit on a one-node
@@ -26,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -50,6 +67,8 @@ from llmselect.evaluation.store import Store  # noqa: E402
 from llmselect.evaluation.study import EvalStudy  # noqa: E402
 
 SCALING_TARGET = 3.0
+NODE_CPUS = 1.0
+"""Each worker node's CPUs, and what an HTTP unit asks for: one unit per node at a time."""
 OVERHEAD_TARGET = 0.10
 
 
@@ -81,9 +100,12 @@ def http_study(folder: Path, urls: list[str], items: int) -> EvalStudy:
     )
 
 
-def timed_run(study: EvalStudy, folder: Path, spec: ExecutorSpec | None) -> tuple[float, float]:
-    """Seconds for a whole run into a fresh store, and the CPU seconds this process used (the
-    driver, and here the loopback servers too)."""
+def timed_run(
+    study: EvalStudy, folder: Path, spec: ExecutorSpec | None
+) -> tuple[float, float, float]:
+    """Seconds for a whole run into a fresh store, the CPU seconds this process (the driver)
+    used, and the seconds the items' requests took, all added up (each output's `seconds`, as
+    the unit that sent it measured it)."""
     store_path = folder / f"store-{time.monotonic_ns()}.sqlite"
     store = Store(store_path)
     began, cpu = time.perf_counter(), time.process_time()
@@ -91,7 +113,10 @@ def timed_run(study: EvalStudy, folder: Path, spec: ExecutorSpec | None) -> tupl
         run_models(study, folder, store, executor=open_executor(spec))
     finally:
         store.close()
-    return time.perf_counter() - began, time.process_time() - cpu
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    with sqlite3.connect(store_path) as db:
+        asking = float(db.execute("SELECT SUM(seconds) FROM samples").fetchone()[0] or 0.0)
+    return seconds, cpu, asking
 
 
 def start_cluster(workers: int, cpus: float) -> tuple[Any, float]:
@@ -108,42 +133,65 @@ def stop_cluster(cluster: Any) -> None:
     cluster.shutdown()
 
 
-def scaling(items: int, latency_s: float, node_counts: list[int]) -> list[dict[str, float]]:
-    """Items per second with each count of worker nodes: the cluster starts with the most,
-    every node starts its workers in a warm-up run, then nodes are taken away, most first."""
-    rows = []
-    servers = [FakeServer(slow_s=latency_s) for _ in range(4)]
+def serve(latency_s: float, count: int, urls: Any, stop: Any) -> None:
+    """In a process of its own: `count` loopback servers that answer after `latency_s`; their
+    URLs go back through `urls`, and they stop when `stop` is set."""
+    servers = [FakeServer(slow_s=latency_s) for _ in range(count)]
     for server in servers:
         server.always = {"": "slow"}  # every answer waits `latency_s`
         server.__enter__()
-    spec = ExecutorSpec(ray="auto", shard_items=25, http_cpus=0.25)
-    cluster, started_s = start_cluster(max(node_counts), cpus=1)
+    urls.send([s.url for s in servers])
+    stop.wait()
+    for server in servers:
+        server.__exit__()
+
+
+def scaling(
+    items: int, latency_s: float, node_counts: list[int], shard_items: int = 25
+) -> list[dict[str, float]]:
+    """Items per second with each count of worker nodes: the cluster starts with the most,
+    every node starts its worker in a warm-up run, then nodes are taken away, most first."""
+    rows = []
+    spawn = multiprocessing.get_context("spawn")  # not forked from a process that runs Ray
+    urls_in, urls_out = spawn.Pipe(duplex=False)
+    stop = spawn.Event()
+    servers = spawn.Process(target=serve, args=(latency_s, 4, urls_out, stop), daemon=True)
+    servers.start()
+    urls: list[str] = urls_in.recv()
+    # One unit per node at a time: a unit asks for the whole of a node's one CPU.
+    spec = ExecutorSpec(ray="auto", shard_items=shard_items, http_cpus=NODE_CPUS)
+    cluster, started_s = start_cluster(max(node_counts), cpus=NODE_CPUS)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            study = http_study(folder, [s.url for s in servers], items)
+            study = http_study(folder, urls, items)
             (folder / "warm").mkdir()
-            # Four units per node: each node starts the workers the runs will use.
-            warm = http_study(folder / "warm", [s.url for s in servers], 25 * max(node_counts))
+            # One unit per candidate, one per node: each node starts the worker the runs use.
+            warm = http_study(folder / "warm", urls, shard_items)
             timed_run(warm, folder / "warm", spec)
             for nodes in sorted(node_counts, reverse=True):
                 for node in list(cluster.worker_nodes)[nodes:]:
                     cluster.remove_node(node)
                 cluster.wait_for_nodes()
-                seconds, cpu = timed_run(study, folder, spec)
+                seconds, cpu, asking = timed_run(study, folder, spec)
                 done = len(study.candidates) * items
                 rows.append(
                     {
                         "nodes": nodes,
                         "s": seconds,
                         "rate": done / seconds,
+                        "ceiling": nodes / latency_s,
                         "cpu_ms": cpu / done * 1e3,
+                        # A node runs one unit at a time: the share of its time spent waiting
+                        # on a request, and the mean time of one (50 ms, and HTTP's own).
+                        "asking": asking / (nodes * seconds),
+                        "request_ms": asking / done * 1e3,
                     }
                 )
     finally:
         stop_cluster(cluster)
-        for server in servers:
-            server.__exit__()
+        stop.set()
+        servers.join(timeout=10)
     rows.sort(key=lambda row: row["nodes"])
     for row in rows:
         row["start_s"] = started_s
@@ -226,7 +274,8 @@ def main() -> None:
         help="niceness of this run and of the cluster it starts (when allowed; 0: as is)",
     )
     args = parser.parse_args()
-    console = Console()
+    # The tables' width, also where the output goes to a file (Rich would take 80 columns).
+    console = Console(width=None if sys.stdout.isatty() else 120)
     if args.nice:
         # A raylet ends its node when its agents take over ~15 s to start, which they do on a
         # machine whose cores are busy with other work: the whole run (local and Ray alike)
@@ -238,8 +287,22 @@ def main() -> None:
             console.print(f"(not allowed to run at niceness {args.nice}: running as is)")
 
     rows = scaling(args.items, args.latency_ms / 1000, [int(n) for n in args.nodes.split(",")])
-    table = Table(title=f"4 HTTP candidates x {args.items} items, {args.latency_ms:g} ms each")
-    columns = ("worker nodes", "run s", "driver CPU ms/item", "items/s", "x 1 node")
+    table = Table(
+        title=f"4 HTTP candidates x {args.items} items, {args.latency_ms:g} ms each",
+        caption="one unit per node at a time, one request at a time per unit; request ms: "
+        "one request as its unit timed it; in requests: the nodes' time spent in one; "
+        f"ceiling: nodes x 1 / {args.latency_ms:g} ms",
+    )
+    columns = (
+        "nodes",
+        "run s",
+        "driver CPU ms/item",
+        "request ms",
+        "in requests",
+        "items/s",
+        "of ceiling",
+        "x 1 node",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     base = rows[0]["rate"]
@@ -248,7 +311,10 @@ def main() -> None:
             f"{row['nodes']:g}",
             f"{row['s']:.2f}",
             f"{row['cpu_ms']:.2f}",
-            f"{row['rate']:.0f}",
+            f"{row['request_ms']:.1f}",
+            f"{row['asking']:.0%}",
+            f"{row['rate']:.1f}",
+            f"{row['rate'] / row['ceiling']:.0%} of {row['ceiling']:.0f}",
             f"{row['rate'] / base:.2f}",
         )
     console.print(table)
