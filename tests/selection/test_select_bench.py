@@ -71,6 +71,9 @@ def test_a_slow_server_under_load_misses_the_target_the_estimate_meets(
         in (miss["reason"])
     )
     assert selection["recommendation"]["model"] is None
+    assert entry["load"]["most_users"] is None
+    report = (tmp_path / "study" / "o" / "report.md").read_text()
+    assert "no level of the bench (up to 2 concurrent requests) met the speed targets" in report
 
 
 def test_a_fast_server_is_ranked_on_what_was_measured(loopback: Loopback, tmp_path: Path) -> None:
@@ -83,10 +86,14 @@ def test_a_fast_server_is_ranked_on_what_was_measured(loopback: Loopback, tmp_pa
     assert 25 < measured["tokens_per_s"] <= 50
     summary = selection["recommendation"]["summary"]
     assert f"writes about {measured['tokens_per_s']:.3g} tokens/s per user" in summary
-    assert "(measured under load at 2 concurrent requests)" in summary
+    assert "(measured under load at 2 concurrent requests; inside the speed targets up to 2)" in (
+        summary
+    )
+    assert entry["load"]["most_users"] == 2
     assert any("benched up to 2 concurrent requests" in w for w in selection["warnings"])
     report = (tmp_path / "study" / "o" / "report.md").read_text()
     assert "measured under load by a bench of" in report
+    assert "met the speed targets at every level up to 2 concurrent requests" in report
     html = (tmp_path / "study" / "o" / "report.html").read_text()
     load = html[
         html.index('<section id="load">') : html.index("</section>", html.index('id="load"'))
@@ -94,6 +101,53 @@ def test_a_fast_server_is_ranked_on_what_was_measured(loopback: Loopback, tmp_pa
     assert load.count("<polyline") == 2  # latency and per-user speed against throughput
     assert load.count("Mistral") >= 2  # the model's name in each chart's legend
     assert "target 2<" in load and "target 10<" in load  # TTFT p95 and tokens/s targets
+    assert "<strong>It met the speed targets at every level up to 2" in html
+
+
+def test_the_most_users_inside_the_targets_is_the_highest_level_that_met_them() -> None:
+    from llmselect.selection.result import LoadLevel, MeasuredLoad
+    from llmselect.selection.sentences import most_users
+
+    def level(users: int, ttft: float, speed: float, errors: int = 0) -> LoadLevel:
+        return LoadLevel(
+            concurrency=users,
+            ttft_p95_s=ttft,
+            tokens_per_s=speed,
+            output_tokens_per_s=speed * users,
+            requests_per_s=1.0,
+            errors=errors,
+        )
+
+    # 16 meets the targets again by chance after 8 failed: the highest that met them counts.
+    levels = [level(1, 0.2, 40), level(4, 0.5, 30), level(8, 2.5, 25), level(16, 0.9, 20)]
+    load = MeasuredLoad(summary="s", url="u", levels=levels, at=levels[1], most_users=16)
+    assert most_users(load, targets_given=True) == (
+        "it met the speed targets at every level up to 16 concurrent requests, the most the "
+        "bench tried"
+    )
+    load.most_users = 4
+    assert "at up to 4 concurrent requests (the bench tried up to 16)" in (
+        most_users(load, targets_given=True) or ""
+    )
+    assert most_users(load, targets_given=False) is None
+
+
+def test_a_level_with_errors_or_a_missed_target_does_not_count() -> None:
+    from llmselect.selection.judging import _meets
+    from llmselect.selection.result import LoadLevel
+    from llmselect.study import Targets
+
+    targets = Targets(ttft_p95_s=1.0, tokens_per_s=10)
+    ok = LoadLevel(
+        concurrency=4, ttft_p95_s=0.5, tokens_per_s=12, output_tokens_per_s=48,
+        requests_per_s=2, errors=0,
+    )  # fmt: skip
+    assert _meets(ok, targets)
+    assert not _meets(ok.model_copy(update={"errors": 1}), targets)
+    assert not _meets(ok.model_copy(update={"ttft_p95_s": 1.5}), targets)
+    assert not _meets(ok.model_copy(update={"tokens_per_s": 9.0}), targets)
+    assert not _meets(ok.model_copy(update={"tokens_per_s": None}), targets)
+    assert _meets(ok.model_copy(update={"tokens_per_s": None}), Targets(ttft_p95_s=1.0))
 
 
 def test_a_bench_of_a_model_outside_the_pool_names_the_study_line(tmp_path: Path) -> None:

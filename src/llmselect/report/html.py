@@ -28,6 +28,7 @@ from llmselect.licensing.verdicts import Reason
 from llmselect.present.text import printable
 from llmselect.report import svg
 from llmselect.selection.result import Entry, Selection
+from llmselect.selection.sentences import most_users
 from llmselect.units import format_count, format_tokens
 
 
@@ -169,6 +170,10 @@ def render_html(selection: Selection) -> str:
             source_label=svg.SOURCE_LABEL,
             grouped_reasons=grouped_reasons,
             chip=_chip,
+            most_users=lambda load: most_users(
+                load,
+                targets_given=bool(selection.targets.ttft_p95_s or selection.targets.tokens_per_s),
+            ),
         )
     )
     # Escaped, not dropped: a control character in a card shows, and cannot hide, what follows.

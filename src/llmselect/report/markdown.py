@@ -15,6 +15,7 @@ from llmselect.present.text import printable
 from llmselect.report.html import grouped_reasons, significance_matrices
 from llmselect.report.svg import SOURCE_LABEL
 from llmselect.selection.result import Entry, Finetuned, Selection
+from llmselect.selection.sentences import most_users
 from llmselect.units import format_count, gib, number, points
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
@@ -234,6 +235,9 @@ def _detail(s: Selection, e: Entry) -> list[str]:
             f"{number(at.tokens_per_s)} tokens/s per user, {number(at.output_tokens_per_s)} "
             "tokens/s in all (‡: what the targets and the ranking use)"
         )
+        given = bool(s.targets.ttft_p95_s or s.targets.tokens_per_s)
+        if capacity := most_users(e.load, targets_given=given):
+            out.append(f"- {capacity}")  # numbers and our words only
     if e.latency:
         lat = e.latency
         out.append(

@@ -24,6 +24,7 @@ from llmselect.selection.result import (
     Entry,
     Exclusion,
     Finetuned,
+    LoadLevel,
     MeasuredLatency,
     MetricScore,
     Reproducibility,
@@ -32,7 +33,7 @@ from llmselect.sizing.engines import Engine
 from llmselect.sizing.estimate import Fit, Shapes
 from llmselect.sizing.hardware import Device
 from llmselect.sizing.quant import gguf_file_scheme
-from llmselect.study import RunSpec, SelectStudy, raw_line
+from llmselect.study import RunSpec, SelectStudy, Targets, raw_line
 
 if TYPE_CHECKING:
     # The evaluation stage pulls in numpy and scipy: only a study that measures pays for them.
@@ -443,11 +444,24 @@ def attach_benches(ctx: Context, entries: dict[str, Entry]) -> list[str]:
     return warnings
 
 
+def _meets(level: LoadLevel, targets: Targets) -> bool:
+    """The level met the speed targets, with every request answered."""
+    if level.errors:
+        return False
+    if targets.ttft_p95_s is not None and (
+        level.ttft_p95_s is None or level.ttft_p95_s > targets.ttft_p95_s
+    ):
+        return False
+    return targets.tokens_per_s is None or (
+        level.tokens_per_s is not None and level.tokens_per_s >= targets.tokens_per_s
+    )
+
+
 def attach_load(ctx: Context, entry: Entry, bench: BenchResult, summary: Path) -> str | None:
     """A bench's latency under load onto the entry, and the speed targets judged on it instead
     of the estimate (at the level of the study's concurrent users). Says when the bench never
     reached that many users."""
-    from llmselect.selection.result import LoadLevel, MeasuredLoad
+    from llmselect.selection.result import MeasuredLoad
 
     levels = [
         LoadLevel(
@@ -470,11 +484,19 @@ def attach_load(ctx: Context, entry: Entry, bench: BenchResult, summary: Path) -
     users = ctx.study.targets.concurrent_users
     levels.sort(key=lambda level: level.concurrency)
     at = next((level for level in levels if level.concurrency >= users), levels[-1])
-    entry.load = MeasuredLoad(summary=str(summary), url=bench.url, levels=levels, at=at)
+    t = ctx.study.targets
+    meeting = [level.concurrency for level in levels if _meets(level, t)]
+    entry.load = MeasuredLoad(
+        summary=str(summary),
+        url=bench.url,
+        levels=levels,
+        at=at,
+        most_users=max(meeting) if meeting and (t.ttft_p95_s or t.tokens_per_s) else None,
+    )
     if entry.fit is None or not entry.fit.fits:
         return None
     entry.exclusions = [x for x in entry.exclusions if x.key not in _MEASURED_BY_BENCH]
-    t, where = ctx.study.targets, f"measured at {at.concurrency} concurrent requests"
+    where = f"measured at {at.concurrency} concurrent requests"
     if t.ttft_p95_s is not None and at.ttft_p95_s is not None and at.ttft_p95_s > t.ttft_p95_s:
         entry.exclusions.append(
             Exclusion(

@@ -77,6 +77,10 @@ class MeasuredLoad(BaseModel):
     at: LoadLevel
     """The level the targets are judged at: the lowest concurrency at or above the study's
     concurrent users (the highest measured, when none reaches them)."""
+    most_users: int | None = None
+    """The highest concurrency measured at which the server met the study's speed targets (p95
+    time to first token, tokens/s per user) with no errors; None when no level did, or the
+    study sets no speed target."""
 
 
 class Quality(BaseModel):

@@ -3,7 +3,7 @@ choice, why nothing qualifies. The ranking decides; this module only words its d
 
 from __future__ import annotations
 
-from llmselect.selection.result import Entry, Quality
+from llmselect.selection.result import Entry, MeasuredLoad, Quality
 
 NOTHING_MEASURED = (
     "no qualifying model was measured on your data: the ranking rests on published "
@@ -40,7 +40,10 @@ def recommendation(top: Entry, concurrent_users: int) -> str:
         f"per user with {concurrent_users} at once"
     )
     if top.load is not None:
-        summary += f" (measured under load at {top.load.at.concurrency} concurrent requests)"
+        summary += f" (measured under load at {top.load.at.concurrency} concurrent requests"
+        if top.load.most_users is not None:
+            summary += f"; inside the speed targets up to {top.load.most_users}"
+        summary += ")"
     if est.cost_per_million_tokens is not None:
         summary += f", at ${est.cost_per_million_tokens:.3g} per million tokens"
     summary += "."
@@ -55,6 +58,24 @@ def recommendation(top: Entry, concurrent_users: int) -> str:
     if top.demo:
         summary += " Its measurements come from a small demo model built on this machine."
     return summary
+
+
+def most_users(load: MeasuredLoad, *, targets_given: bool) -> str | None:
+    """How many requests at once the benched server took inside the speed targets."""
+    if not targets_given:
+        return None
+    tried = max(level.concurrency for level in load.levels)
+    if load.most_users is None:
+        return f"no level of the bench (up to {tried} concurrent requests) met the speed targets"
+    if load.most_users == tried:
+        return (
+            f"it met the speed targets at every level up to {tried} concurrent requests, the "
+            "most the bench tried"
+        )
+    return (
+        f"it met the speed targets at up to {load.most_users} concurrent requests (the bench "
+        f"tried up to {tried})"
+    )
 
 
 def runner_up(top: Entry, other: Entry) -> str:
