@@ -211,3 +211,23 @@ def test_compiled_step_gives_the_dynamic_paths_greedy_text(
         assert local.compiled is compile
         assert local.engine == ("transformers-compiled" if compile else "transformers-eager")
     assert runs[True] == runs[False]
+
+
+@pytest.mark.gpu
+def test_a_model_is_spread_over_the_gpus_it_is_given(tiny_models: tuple[Path, Path]) -> None:
+    """A Ray unit that sizing gave several GPUs (or CUDA_VISIBLE_DEVICES with several) loads
+    the layers over all of them, and writes the greedy text of a one-device run."""
+    torch = cuda_or_skip()
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    settings = GenerationSettings(max_tokens=8)
+    prompts = ["The capital of France is", "Once upon a time"]
+    spread = backend(tiny_models[1], device="cuda")
+    assert spread.spread and spread.compile is False
+    devices = {str(p.device) for p in spread.model.parameters()}
+    assert len(devices) >= 2, devices
+    one = backend(tiny_models[1], device="cuda:0", compile=False)
+    assert not one.spread
+    assert [g.text for g in spread.generate(prompts, settings)] == [
+        g.text for g in one.generate(prompts, settings)
+    ]

@@ -59,6 +59,9 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # Given several GPUs (a Ray unit that sizing said needs them, or CUDA_VISIBLE_DEVICES),
+        # the layers are spread over them; the inputs go to the first, where the embeddings are.
+        self.spread = self.device == "cuda" and torch.cuda.device_count() > 1
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(
                 path, trust_remote_code=trust_remote_code
@@ -71,8 +74,12 @@ class TransformersBackend:
                     use_safetensors=use_safetensors(path, allow_pickle),
                     trust_remote_code=trust_remote_code,
                     dtype=torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
+                    **({"device_map": "auto"} if self.spread else {}),
                 )
-            self.model.to(self.device)
+            if self.spread:
+                self.device = str(self.model.get_input_embeddings().weight.device)
+            else:
+                self.model.to(self.device)
         except OSError as exc:
             raise LLMSelectError(
                 f"cannot load the model: {exc}",
@@ -102,7 +109,8 @@ class TransformersBackend:
         self.tokenizer.padding_side = "left"
         compilable = bool(getattr(self.model, "_can_compile_fullgraph", False))
         if compile is None:
-            compile = self.device.startswith("cuda") and compilable
+            # A model spread over GPUs decodes eagerly: one compiled graph spans one device.
+            compile = self.device.startswith("cuda") and compilable and not self.spread
         self.compile = compile
         """Decode with a static cache and ask transformers to compile the step."""
         self.compiled = False
