@@ -15,7 +15,10 @@ own ITL (the gaps between streamed tokens, pooled) is shown beside it. Output to
 tool's tokens over its run's time. Where the server reports usage in the stream (the loopback
 server, vLLM) both count the same tokens; llama-cpp-python reports none, and then each tool
 counts its own way (llmselect: one per streamed chunk, which is the server's own
-`completion_tokens` for the same request unstreamed). Both counts are shown.
+`completion_tokens` for the same request unstreamed; guidellm 0.8.1, given no tokenizer, fewer).
+Both counts are shown, and the column "same count" compares guidellm's per-token figures scaled
+to llmselect's count (ITL by (n_g - 1) / (n_l - 1), tokens/s by n_l / n_g): what remains is the
+timing, not the counting. Requests that failed are counted and shown, not fatal.
 
     --server loopback: tests/serving/loopback_server.py, usage reported, 50 ms to the first
     token and 10 ms a token (the time is the server's sleep, not its CPU); --server llama-cpp
@@ -90,8 +93,10 @@ def llmselect_run(url: str, prompts: list[str], concurrency: int, tokens: int) -
     level = Level("concurrency", concurrency=concurrency, requests=len(prompts), warmup=0)
     records = asyncio.run(run_level(url, settings, level, GivenPrompts(prompts, seed=0)))
     summary = summarize(records, profile="concurrency", concurrency=concurrency)
-    assert summary.errors == 0, summary.error_kinds
+    if summary.errors:
+        print(f"llmselect, concurrency {concurrency}: errors {summary.error_kinds}")
     return {
+        "errors": summary.errors,
         "ttft_ms": (summary.ttft_s.p50 or 0) * 1000,
         "itl_ms": (summary.tpot_s.p50 or 0) * 1000,
         "gaps_ms": (summary.itl_s.p50 or 0) * 1000,
@@ -123,15 +128,29 @@ def guidellm_run(
     def median(name: str) -> float:
         return float(metrics[name]["successful"]["median"])
 
-    completed = metrics["request_totals"]["successful"]
-    assert completed == requests, metrics["request_totals"]
+    totals = metrics["request_totals"]
+    if totals["successful"] != requests:
+        # Kept and shown, not fatal: the medians are over the answered requests, as llmselect's.
+        print(f"guidellm, concurrency {concurrency}: {totals}; {_first_error(out)}")
     return {
+        "errors": float(totals["errored"] + totals["incomplete"]),
         "ttft_ms": median("time_to_first_token_ms"),
         "itl_ms": median("inter_token_latency_ms"),
         "tokens_per_s": float(metrics["output_tokens_per_second"]["successful"]["mean"]),
         "requests_per_s": float(metrics["requests_per_second"]["successful"]["mean"]),
-        "tokens_per_request": median("output_token_count"),
+        # The mean, as llmselect's (tokens over requests): a median of whole counts is coarse.
+        "tokens_per_request": float(metrics["output_token_count"]["successful"]["mean"]),
     }
+
+
+def _first_error(report: Path) -> str:
+    """The first failed request's error in guidellm's report, where it keeps one."""
+    try:
+        benchmark = json.loads(report.read_text())["benchmarks"][0]
+        errored = benchmark["requests"]["errored"]
+        return str(errored[0].get("info", {}).get("error") or errored[0])[:300]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        return "(no error text in the report)"
 
 
 def server_command(kind: str, model: Path | None, work: Path, port: int) -> list[str]:
@@ -205,14 +224,25 @@ def main() -> None:
         f"requests of {args.prompt_tokens} words and {args.output_tokens} tokens; medians of "
         f"{args.rounds} rounds"
     )
-    for name in ("concurrency", "figure", "llmselect", "guidellm", "ratio"):
+    for name in ("concurrency", "figure", "llmselect", "guidellm", "ratio", "same count"):
         table.add_column(name, justify="right" if name != "figure" else "left")
     worst = 0.0
+    worst_same = 0.0
     for concurrency, runs in results.items():
 
         def med(tool: str, key: str, runs: dict[str, list[dict[str, float]]] = runs) -> float:
             return statistics.median(r[key] for r in runs[tool])
 
+        # Where the server reports no usage the tools count output tokens their own way; at
+        # llmselect's count (the server's own completion_tokens), guidellm's per-token figures
+        # scale by the ratio of the counts: ITL by (n_g - 1) / (n_l - 1), tokens/s by n_l / n_g.
+        mine, theirs = med("llmselect", "tokens_per_request"), med("guidellm", "tokens_per_request")
+        same_count = {
+            "ttft_ms": 1.0,
+            "itl_ms": (theirs - 1) / (mine - 1),
+            "tokens_per_s": mine / theirs,
+            "requests_per_s": 1.0,
+        }
         for label, key in (
             ("TTFT p50 ms", "ttft_ms"),
             ("ITL p50 ms (per request)", "itl_ms"),
@@ -220,25 +250,31 @@ def main() -> None:
             ("requests/s", "requests_per_s"),
         ):
             ratio = med("llmselect", key) / med("guidellm", key)
+            at_same = med("llmselect", key) / (med("guidellm", key) * same_count[key])
             worst = max(worst, abs(ratio - 1))
+            worst_same = max(worst_same, abs(at_same - 1))
             table.add_row(
                 str(concurrency),
                 label,
                 f"{med('llmselect', key):.2f}",
                 f"{med('guidellm', key):.2f}",
                 f"{ratio:.3f}",
+                f"{at_same:.3f}",
             )
+        table.add_row("", "tokens per request (counted)", f"{mine:.1f}", f"{theirs:.1f}", "", "")
         table.add_row(
-            "", "tokens per request (counted)",
-            f"{med('llmselect', 'tokens_per_request'):.1f}",
-            f"{med('guidellm', 'tokens_per_request'):.1f}", "",
+            "", "llmselect ITL p50 ms (token gaps)", f"{med('llmselect', 'gaps_ms'):.2f}", "", "",
+            "",
         )  # fmt: skip
         table.add_row(
-            "", "llmselect ITL p50 ms (token gaps)", f"{med('llmselect', 'gaps_ms'):.2f}", "", ""
-        )
+            "", "failed requests (all rounds)",
+            f"{sum(r['errors'] for r in runs['llmselect']):.0f}",
+            f"{sum(r['errors'] for r in runs['guidellm']):.0f}", "", "",
+        )  # fmt: skip
     Console(width=120).print(table)
-    verdict = "met" if worst <= 0.10 else "MISSED"
-    print(f"largest difference {worst:.1%}; target (within 10%): {verdict}")
+    for what, difference in (("as counted", worst), ("at the same token count", worst_same)):
+        verdict = "met" if difference <= 0.10 else "MISSED"
+        print(f"largest difference {what}: {difference:.1%}; target (within 10%): {verdict}")
 
 
 if __name__ == "__main__":
