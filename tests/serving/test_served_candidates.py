@@ -29,17 +29,23 @@ def loopback_serve(*options: str) -> str:
     return f"{PYTHON} {shlex.quote(str(LOOPBACK))} --port {{port}} --usage " + " ".join(options)
 
 
+TASK: dict[str, Any] = {
+    "dataset": {
+        "path": "data.jsonl",
+        "fields": {"input": "question", "reference": "answer", "id": "id"},
+    },
+    "task": {"kind": "generate", "template": "{{ input }} A:", "max_tokens": 3},
+    "metrics": ["token_f1"],
+}
+"""The data, task and metric of every study here (data.jsonl, written by `write_study`)."""
+
+
 def write_study(folder: Path, n: int = 6, **candidate: Any) -> Path:
     """An evaluation study of `n` questions for one candidate, `served`."""
     rows = [{"id": f"q{i}", "question": f"Question {i}?", "answer": "w0"} for i in range(n)]
     (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     study = {
-        "dataset": {
-            "path": "data.jsonl",
-            "fields": {"input": "question", "reference": "answer", "id": "id"},
-        },
-        "task": {"kind": "generate", "template": "{{ input }} A:", "max_tokens": 3},
-        "metrics": ["token_f1"],
+        **TASK,
         "candidates": [
             {"name": "served", "concurrency": 1, "retries": 1, "retry_backoff_s": 0.01, **candidate}
         ],
@@ -208,12 +214,7 @@ def test_a_real_engine_started_by_eval_and_by_select(tiny_gguf: Path, tmp_path: 
 
     # The same engine as a selection candidate: measured, its card read from the GGUF header.
     select_study = {
-        "dataset": {
-            "path": "data.jsonl",
-            "fields": {"input": "question", "reference": "answer", "id": "id"},
-        },
-        "task": {"kind": "generate", "template": "{{ input }} A:", "max_tokens": 3},
-        "metrics": ["token_f1"],
+        **TASK,
         "hardware": "detect",
         "candidates": {
             "run": [{"id": "local/tiny-served", "serve": command, "file": str(tiny_gguf)}]
