@@ -21,7 +21,10 @@ from llmselect.errors import LLMSelectError
 from llmselect.evaluation.store import (
     ADDED_COLUMNS,
     COLUMNS,
+    META_SCHEMA,
+    PROMPTS_SCHEMA,
     RECORD_COLUMNS,
+    RECORDS_SCHEMA,
     SCHEMA_VERSION,
     Failure,
     RunInfo,
@@ -74,31 +77,10 @@ SCHEMA = [
     error TEXT NOT NULL,
     created TIMESTAMPTZ DEFAULT now()
 )""",
-    """CREATE TABLE IF NOT EXISTS prompts (
-    source_key TEXT PRIMARY KEY,
-    prompt TEXT NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS run_records (
-    backend TEXT NOT NULL,
-    dataset_sha256 TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    who TEXT NOT NULL,
-    model TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    items INTEGER NOT NULL,
-    total INTEGER NOT NULL,
-    produced INTEGER NOT NULL,
-    device TEXT,
-    dtype TEXT,
-    engine TEXT,
-    first_run TEXT NOT NULL,
-    last_run TEXT NOT NULL,
-    PRIMARY KEY (backend, dataset_sha256, settings, who)
-)""",
-    """CREATE TABLE IF NOT EXISTS store_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-)""",
+    # Tables whose SQL reads the same in both dialects: one definition for both stores.
+    PROMPTS_SCHEMA,
+    RECORDS_SCHEMA,
+    META_SCHEMA,
 ]
 
 MIGRATION_LOCK = 0x6C6C6D73  # "llms": one advisory lock for every llmselect schema change
