@@ -231,3 +231,25 @@ def test_a_real_engine_started_by_eval_and_by_select(tiny_gguf: Path, tmp_path: 
     measured = json.loads((tmp_path / "sel" / "evaluation" / "results.json").read_text())
     assert measured["models"]["local/tiny-served"]["metrics"]["token_f1"]["n"] == 3
     assert list((tmp_path / "sel" / "evaluation" / "engines").glob("local_tiny-served-*.log"))
+
+
+def test_a_served_engine_asks_a_cluster_for_its_gpus(tmp_path: Path) -> None:
+    """On Ray, a serve unit holds the GPUs its engine gets (Ray sets CUDA_VISIBLE_DEVICES), and
+    a candidate whose engine needs more than any node has is refused before anything runs."""
+    from llmselect.errors import LLMSelectError
+    from llmselect.evaluation.executors import ExecutorSpec
+    from llmselect.evaluation.executors.needs import Node, check_capacity, needs_of
+    from llmselect.evaluation.study import Candidate
+
+    gpu_node = Node(node_id="n1", ip="10.0.0.1", cpus=16, gpus=4, gpu_type="H100")
+    cpu_node = Node(node_id="n2", ip="10.0.0.2", cpus=8, gpus=0, gpu_type=None)
+    spec = ExecutorSpec(ray="auto", cpus=2)
+    tp4 = Candidate(name="tp4", serve="vllm serve {model} --port {port} -tp 4", model="m", gpus=4)
+    one = Candidate(name="one", serve="llama-server -m {file} --port {port}", file="m.gguf")
+    assert needs_of(tp4, tmp_path, spec, [gpu_node, cpu_node]).gpus == 4
+    assert needs_of(one, tmp_path, spec, [gpu_node]).gpus == 1  # the default
+    on_cpus = needs_of(one, tmp_path, spec, [cpu_node])
+    assert (on_cpus.gpus, on_cpus.cpus) == (0, 2)  # a cluster without GPUs: `cpus`
+    too_big = tp4.model_copy(update={"gpus": 8})
+    with pytest.raises(LLMSelectError, match="needs 8 GPUs"):
+        check_capacity({"tp4": needs_of(too_big, tmp_path, spec, [gpu_node])}, [gpu_node])

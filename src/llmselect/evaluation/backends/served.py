@@ -10,7 +10,7 @@ every engine starts on the node that runs its unit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from llmselect.evaluation.backends.openai_http import OpenAIBackend, _Retryable
 
@@ -54,9 +54,9 @@ class Launch(Protocol):
 class ServedBackend(OpenAIBackend):
     """An OpenAI backend on an engine of its own."""
 
-    def __init__(self, engine: Engine, model: str, *, name: str, **options: object) -> None:
+    def __init__(self, engine: Engine, model: str, *, name: str, **options: Any) -> None:
         self.engine = engine
-        super().__init__(engine.url + "/v1", model, name=name, **options)  # type: ignore[arg-type]
+        super().__init__(engine.url + "/v1", model, name=name, **options)
 
     def _dead(self) -> Exception:
         return self.engine.died(f"the engine of {self.model!r} stopped while it was evaluated")
