@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from llmselect.sizing.hardware import Device
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+FreshFlag = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Delete the stored outputs and measure again (a SQLite store; a shared "
+        "PostgreSQL one is refused). Default: resume from them.",
+    ),
+]
+"""`eval` and `select`: measure again instead of resuming."""
 T = TypeVar("T")
 
 

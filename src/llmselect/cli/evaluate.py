@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, progress_bars, run
+from llmselect.cli.common import FreshFlag, JsonFlag, progress_bars, run
 from llmselect.present import present
 
 RayAddress = Annotated[
@@ -33,14 +33,7 @@ def evaluate(
             "the study's store:, else OUT/store.sqlite).",
         ),
     ] = None,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh",
-            help="Delete the stored outputs and measure again (a SQLite store; a shared "
-            "PostgreSQL one is refused). Default: resume from them.",
-        ),
-    ] = False,
+    fresh: FreshFlag = False,
     no_record: Annotated[
         bool,
         typer.Option(

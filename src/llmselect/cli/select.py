@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from llmselect.cli.common import JsonFlag, _stderr, progress_bars, run
+from llmselect.cli.common import FreshFlag, JsonFlag, _stderr, progress_bars, run
 from llmselect.cli.evaluate import RayAddress
 from llmselect.present import present
 
@@ -43,14 +43,7 @@ def select(
             "--measure/--no-measure", help="Run the candidates in candidates.run on the data."
         ),
     ] = True,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh",
-            help="Delete the stored outputs and measure again (a SQLite store; a shared "
-            "PostgreSQL one is refused). Default: resume from them.",
-        ),
-    ] = False,
+    fresh: FreshFlag = False,
     store: Annotated[
         str | None,
         typer.Option(
